@@ -1,0 +1,222 @@
+"""The app server: a machine with cores, workers, an accept queue and memory.
+
+A real app server accepts connections into a backlog, hands each request to a
+worker (a thread or an event-loop slot), and its handler spends CPU on a core
+and waits on other services (database, cache). Overload looks like this: the
+cores saturate, requests wait in the queue (latency climbs as queueing theory
+says), the queue fills and new requests are refused with 503, and if memory is
+finite, too many requests in flight exhaust it and the process dies (OOM),
+restarting after a while - the monolith's failure in the scaling story.
+
+Modelled: ``cores`` (FIFO, each request's CPU on one core; vertical scaling is
+more cores or ``core_speed`` > 1), ``workers`` (concurrency), ``queue_limit``,
+``memory_mb`` with a per-request cost, OOM crash and restart, per-server
+session memory that is lost on crash. Not modelled: context-switch cost,
+garbage collection, the OS scheduler's preemption (CPU is non-preemptive FIFO).
+
+The handler is a plain async function ``handler(request, ctx)`` (fast) or a
+real ASGI app such as Quart (``app=``), called in process; both may spend CPU
+with ``await ctx.cpu(seconds)`` and call other hosts with ``await ctx.call``.
+
+    server = AppServer("app", handler, cores=4, workers=16)
+    server = AppServer("api", app=quart_app, cpu=Exponential(0.002))
+"""
+from __future__ import annotations
+
+import contextvars
+import inspect
+from dataclasses import dataclass
+from typing import Any, Awaitable, Callable
+
+from playground import (ConfigError, Distribution, Node, Request, Resource, Response, as_distribution,
+                        call_asgi)
+from playground._errors import check_positive
+
+__all__ = ["AppServer", "Context", "current_context"]
+
+_current: contextvars.ContextVar["Context"] = contextvars.ContextVar("playground_context")
+
+
+def current_context() -> "Context":
+    """The ``Context`` of the request being served (for code inside a Quart app)."""
+    try:
+        return _current.get()
+    except LookupError:
+        raise ConfigError("current_context() is only available while an AppServer serves a request") from None
+
+
+class Context:
+    """What a handler can do besides reading its request."""
+
+    __slots__ = ("server", "request")
+
+    def __init__(self, server: "AppServer", request: Request) -> None:
+        self.server = server
+        self.request = request
+
+    @property
+    def rng(self):
+        return self.server.rng
+
+    @property
+    def now(self) -> float:
+        return self.server.sim.now
+
+    @property
+    def session(self) -> dict:
+        """This server's in-process memory (sessions, local caches); lost on crash."""
+        return self.server.memory
+
+    async def cpu(self, seconds) -> None:
+        """Spend CPU: wait for a free core, then hold it for ``seconds`` (or a draw from a Distribution)."""
+        s = self.server
+        if isinstance(seconds, Distribution):
+            seconds = seconds.sample(s.rng)
+        await s.cores.use(seconds * s.slow_factor / s.core_speed)
+
+    async def call(self, host: str, request: Request, timeout_s: float | None = 30.0) -> Response:
+        request.client = request.client or self.request.client
+        return await self.server.call(host, request, timeout_s)
+
+    async def get(self, host: str, path: str, timeout_s: float | None = 30.0, **kw) -> Response:
+        return await self.server.call(host, Request("GET", path, **kw), timeout_s)
+
+    async def sleep(self, seconds: float) -> None:
+        await self.server.sched.sleep(seconds)
+
+
+Handler = Callable[[Request, Context], Awaitable[Any]]
+
+
+async def _cpu_only(request: Request, ctx: Context) -> Response:
+    return Response(200, body=b"ok")
+
+
+def _to_response(value) -> Response:
+    if isinstance(value, Response):
+        return value
+    if value is None:
+        return Response(204)
+    if isinstance(value, bytes):
+        return Response(200, body=value)
+    if isinstance(value, str):
+        return Response(200, {"content-type": "text/plain"}, value.encode())
+    if isinstance(value, tuple) and len(value) == 2 and isinstance(value[1], int):
+        body, status = value
+        resp = _to_response(body)
+        resp.status = status
+        return resp
+    import json
+
+    return Response(200, {"content-type": "application/json"}, json.dumps(value).encode())
+
+
+@dataclass(frozen=True)
+class Memory:
+    total_mb: float
+    base_mb: float
+    per_request_mb: float
+
+
+class AppServer(Node):
+    """An application server host. Defaults: 2 cores at speed 1.0, 8 workers, accept queue 100.
+
+    ``cpu`` (seconds or a Distribution) is CPU spent on every request before the
+    handler runs; a handler can spend more with ``ctx.cpu``.
+    """
+
+    kind = "app"
+
+    def __init__(self, name: str, handler: Handler | None = None, *, app=None, cores: int = 2,
+                 core_speed: float = 1.0, workers: int | None = None, queue_limit: int | None = 100,
+                 cpu=0.0, memory_mb: float | None = None, base_memory_mb: float = 100.0,
+                 memory_per_request_mb: float = 1.0, restart_after_s: float | None = 5.0,
+                 calls: tuple[str, ...] = (), region: str | None = None) -> None:
+        if handler is not None and app is not None:
+            raise ConfigError(f"AppServer {name!r}: give a handler or an app, not both")
+        if handler is not None and not inspect.iscoroutinefunction(handler):
+            raise ConfigError(f"AppServer {name!r}: handler must be an async function, got {handler!r}")
+        if app is not None and not callable(app):
+            raise ConfigError(f"AppServer {name!r}: app must be an ASGI application, got {app!r}")
+        if not (isinstance(cores, int) and not isinstance(cores, bool) and cores >= 1):
+            raise ConfigError(f"cores must be an integer >= 1, got {cores!r}")
+        check_positive("core_speed", core_speed)
+        if workers is None:
+            workers = 4 * cores
+        super().__init__(name, region=region, concurrency=workers, queue_limit=queue_limit)
+        self.handler = handler or _cpu_only
+        self.app = app
+        self.n_cores = cores
+        self.core_speed = float(core_speed)
+        self.cpu_per_request = as_distribution(cpu, "cpu")
+        if memory_mb is not None:
+            check_positive("memory_mb", memory_mb)
+            check_positive("memory_per_request_mb", memory_per_request_mb, allow_zero=True)
+            check_positive("base_memory_mb", base_memory_mb, allow_zero=True)
+            if base_memory_mb >= memory_mb:
+                raise ConfigError(f"base_memory_mb ({base_memory_mb!r}) must be < memory_mb ({memory_mb!r})")
+        if restart_after_s is not None:
+            check_positive("restart_after_s", restart_after_s, allow_zero=True)
+        self.memory_cfg = Memory(memory_mb, base_memory_mb, memory_per_request_mb) if memory_mb else None
+        self.restart_after_s = restart_after_s
+        self.calls = tuple(calls)
+        self.memory: dict = {}
+        self.oom_kills = 0
+        self.cores = None
+
+    def downstream(self) -> tuple[str, ...]:
+        return self.calls
+
+    def _attach(self, sim, rng) -> None:
+        super()._attach(sim, rng)
+        self.cores = Resource(self.sched, self.n_cores, f"{self.name} cores")
+        self.oom_kills = 0
+
+    def on_crash(self) -> None:
+        self.memory = {}
+        if self.cores is not None:
+            self.cores.reset()
+
+    def on_restart(self) -> None:
+        self.memory = {}
+
+    @property
+    def memory_used_mb(self) -> float:
+        m = self.memory_cfg
+        return m.base_mb + m.per_request_mb * len(self._inflight) if m else 0.0
+
+    def _deliver(self, ex) -> None:
+        m = self.memory_cfg
+        if m is not None and self.up and m.base_mb + m.per_request_mb * (len(self._inflight) + 1) > m.total_mb:
+            # out of memory: the process dies with everything it held
+            self.oom_kills += 1
+            if self.sim is not None:
+                self.sim.event(f"OOM {self.name}")
+            self.crash(self.restart_after_s)
+        super()._deliver(ex)
+
+    async def handle(self, request: Request) -> Response:
+        ctx = Context(self, request)
+        cpu = self.cpu_per_request
+        if cpu.mean_s:
+            await self.cores.use(cpu.sample(self.rng) * self.slow_factor / self.core_speed)
+        if self.app is not None:
+            token = _current.set(ctx)
+            try:
+                return await call_asgi(self.app, request)
+            finally:
+                _current.reset(token)
+        return _to_response(await self.handler(request, ctx))
+
+    def utilisation(self) -> float:
+        return self.cores.utilisation(self.sched.now) if self.cores else 0.0
+
+    def detail(self) -> dict[str, Any]:
+        d: dict[str, Any] = {"cores": self.n_cores}
+        if self.cores is not None:
+            d["cpu_queue_mean"] = self.cores.waiting.mean(self.sched.now)
+        if self.memory_cfg:
+            d["oom_kills"] = self.oom_kills
+        if self.crashes:
+            d["crashes"] = self.crashes
+        return d

@@ -1,0 +1,267 @@
+"""The users: open-loop arrivals, closed-loop users with think time, populations.
+
+*Open loop* is how the internet behaves: requests arrive at a rate whether or
+not the system keeps up (no coordinated omission - a stalled server does not
+slow the arrivals, it only grows the queue). *Closed loop* is a fixed set of
+users who each wait for an answer, think, and ask again: a slow system gets
+fewer requests. ``Population`` says "N users, each making r requests per
+second" and is open loop underneath, which is what "1 million users" means.
+
+A load lives on a client host (``client``, created if needed, in ``region``).
+It issues requests without a task per request: each in-flight request is a
+small record whose answer arrives through a callback, so a million requests
+cost a million small objects over time, never a million tasks at once. Latency
+is measured from the moment the request was due, retries included.
+"""
+from __future__ import annotations
+
+import itertools
+import math
+from typing import TYPE_CHECKING
+
+from ._distributions import Distribution, as_distribution
+from ._errors import ConfigError, RequestError, check_positive
+from ._messages import Request, Response
+from ._metrics import ClientMetrics
+from ._workload import Shape, Workload, as_shape
+
+if TYPE_CHECKING:
+    from ._sim import Sim
+
+__all__ = ["Load", "OpenLoop", "ClosedLoop", "Population"]
+
+RETRY_ON = frozenset({"timeout", "refused", "reset", "5xx"})
+
+
+class _Pending:
+    __slots__ = ("load", "start", "attempt", "request", "user")
+
+    def __init__(self, load: "Load", start: float, request: Request, user: int) -> None:
+        self.load = load
+        self.start = start
+        self.attempt = 0
+        self.request = request
+        self.user = user
+
+    def on_reply(self, result) -> None:
+        self.load._on_reply(self, result)
+
+    def resend(self, _=None) -> None:
+        self.load._send(self)
+
+
+class Load:
+    """Common parts: target host, workload, client timeout and retries, metrics."""
+
+    def __init__(self, target: str, *, workload: Workload | None = None, timeout_s: float = 10.0,
+                 retries: int = 0, retry_backoff_s: float = 0.05, client: str = "client",
+                 region: str | None = None, name: str | None = None, headers: dict | None = None) -> None:
+        if not isinstance(target, str) or not target:
+            raise ConfigError(f"target must be a host name, got {target!r}")
+        check_positive("timeout_s", timeout_s)
+        if not (isinstance(retries, int) and retries >= 0):
+            raise ConfigError(f"retries must be an integer >= 0, got {retries!r}")
+        check_positive("retry_backoff_s", retry_backoff_s, allow_zero=True)
+        self.target = target
+        self.workload = workload or Workload()
+        if not isinstance(self.workload, Workload):
+            raise ConfigError(f"workload must be a Workload, got {workload!r}")
+        self.timeout_s = float(timeout_s)
+        self.retries = retries
+        self.retry_backoff_s = retry_backoff_s
+        self.client = client
+        self.region = region
+        self.name = name or f"{type(self).__name__.lower()}->{target}"
+        self.headers = dict(headers or {})
+        self.sim: Sim | None = None
+        self.metrics: ClientMetrics | None = None
+        self.stopped = False
+
+    # -- engine side ------------------------------------------------------------
+    def _attach(self, sim: "Sim", rng, conn_ids: itertools.count) -> None:
+        self.sim = sim
+        self.net = sim.net
+        self.sched = sim.sched
+        self.rng = rng
+        self._conn_ids = conn_ids
+        self.metrics = ClientMetrics(self.name, sim.sched.now)
+        self.stopped = False
+
+    def stop(self) -> None:
+        self.stopped = True
+
+    def _new_request(self, user: int, conn: int) -> _Pending:
+        req = self.workload.request(self.rng)
+        req.client = self.client
+        req.id = self.sim._next_request_id()
+        req.conn = conn
+        if self.headers:
+            req.headers.update(self.headers)
+        return _Pending(self, self.sched.now, req, user)
+
+    def _issue(self, pending: _Pending) -> None:
+        self.metrics.sent += 1
+        self._send(pending)
+
+    def _send(self, pending: _Pending) -> None:
+        req = pending.request
+        if pending.attempt:
+            req = req.copy(hops=0)
+        else:
+            req.hops = 0
+        self.net.send(self.client, self.target, req, pending.on_reply, self.timeout_s)
+
+    def _on_reply(self, pending: _Pending, result) -> None:
+        now = self.sched.now
+        m = self.metrics
+        if isinstance(result, Response):
+            if result.status < 500:
+                m.record_ok(now, now - pending.start, result.status)
+                self._done(pending, True)
+                return
+            kind, status = "5xx", result.status
+        elif isinstance(result, RequestError):
+            kind, status = result.kind, None
+        else:  # pragma: no cover - defensive
+            kind, status = "error", None
+        if (pending.attempt < self.retries and kind in RETRY_ON and pending.request.idempotent
+                and now - pending.start < self.timeout_s * (self.retries + 1)):
+            pending.attempt += 1
+            m.retries += 1
+            backoff = self.retry_backoff_s * (2 ** (pending.attempt - 1)) * (0.5 + self.rng.random())
+            self.sched.call_later(backoff, pending.resend)
+            return
+        m.record_error(now, kind, status)
+        self._done(pending, False)
+
+    def _done(self, pending: _Pending, ok: bool) -> None:
+        """A request finished for good (closed loop schedules the user's next one)."""
+
+    async def run(self, until: float) -> None:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.client} -> {self.target}>"
+
+
+class OpenLoop(Load):
+    """Requests arrive at ``rate`` (per second, or a ``Shape``) regardless of answers.
+
+        >>> OpenLoop("lb", rate=500, workload=Workload(keys=1000))   # doctest: +SKIP
+
+    ``arrivals`` is "poisson" (exponential gaps) or "constant" (even gaps).
+    ``connections``: None opens a new connection per request; an integer keeps
+    that many keep-alive connections and spreads requests over them in turn.
+    """
+
+    def __init__(self, target: str, *, rate=100.0, arrivals: str = "poisson", connections: int | None = None,
+                 **kw) -> None:
+        super().__init__(target, **kw)
+        self.shape: Shape = as_shape(rate)
+        if arrivals not in ("poisson", "constant"):
+            raise ConfigError(f"arrivals must be 'poisson' or 'constant', got {arrivals!r}")
+        if connections is not None and not (isinstance(connections, int) and connections >= 1):
+            raise ConfigError(f"connections must be an integer >= 1 or None, got {connections!r}")
+        self.arrivals = arrivals
+        self.connections = connections
+
+    def set_rate(self, rate) -> None:
+        """Change the arrival rate now (from a task, the dashboard or a scheduled action)."""
+        self.shape = as_shape(rate)
+
+    async def run(self, until: float) -> None:
+        sched, rng = self.sched, self.rng
+        t0 = sched.now
+        conns = [next(self._conn_ids) for _ in range(self.connections)] if self.connections else None
+        poisson = self.arrivals == "poisson"
+        i = 0
+        sleep = sched.sleep
+        while not self.stopped:
+            rate = self.shape.rate_at(sched.now - t0)
+            if rate <= 0:
+                await sleep(min(0.1, until - sched.now))
+                if sched.now >= until:
+                    return
+                continue
+            gap = -math.log(1.0 - rng.random()) / rate if poisson else 1.0 / rate
+            if sched.now + gap >= until:
+                await sleep(until - sched.now)
+                return
+            await sleep(gap)
+            if self.stopped:
+                return
+            conn = conns[i % len(conns)] if conns else next(self._conn_ids)
+            self._issue(self._new_request(i, conn))
+            i += 1
+
+
+class Population(OpenLoop):
+    """``users`` people each making ``requests_per_user_per_s`` requests per second, open loop.
+
+        >>> Population("lb", users=1_000_000, requests_per_user_per_s=0.01)   # 10,000 req/s  # doctest: +SKIP
+    """
+
+    def __init__(self, target: str, *, users: int, requests_per_user_per_s: float = 0.05, **kw) -> None:
+        if not (isinstance(users, int) and users >= 1):
+            raise ConfigError(f"users must be an integer >= 1, got {users!r}")
+        check_positive("requests_per_user_per_s", requests_per_user_per_s)
+        kw.setdefault("connections", min(users, 1000))
+        super().__init__(target, rate=users * requests_per_user_per_s, **kw)
+        self.users = users
+        self.per_user = requests_per_user_per_s
+
+    def set_users(self, users: int) -> None:
+        if not (isinstance(users, int) and users >= 1):
+            raise ConfigError(f"users must be an integer >= 1, got {users!r}")
+        self.users = users
+        self.set_rate(users * self.per_user)
+
+
+class ClosedLoop(Load):
+    """``users`` users, each: send, wait for the answer, think, repeat.
+
+        >>> ClosedLoop("app", users=5, think_time=Exponential(1.0))   # doctest: +SKIP
+
+    Each user keeps one keep-alive connection.
+    """
+
+    def __init__(self, target: str, *, users: int = 5, think_time=1.0, **kw) -> None:
+        super().__init__(target, **kw)
+        if not (isinstance(users, int) and users >= 1):
+            raise ConfigError(f"users must be an integer >= 1, got {users!r}")
+        self.users = users
+        self.think_time: Distribution = as_distribution(think_time, "think_time")
+        self._until = math.inf
+
+    def _user_request(self, user: int) -> None:
+        if self.stopped or self.sched.now >= self._until or user >= self.users:
+            self._active -= 1
+            return
+        self._issue(self._new_request(user, self._user_conns[user]))
+
+    def _next(self, user: int) -> None:
+        self.sched.call_later(self.think_time.sample(self.rng), self._user_request, user)
+
+    def _done(self, pending: _Pending, ok: bool) -> None:
+        self._next(pending.user)
+
+    def set_users(self, users: int) -> None:
+        if not (isinstance(users, int) and users >= 1):
+            raise ConfigError(f"users must be an integer >= 1, got {users!r}")
+        old, self.users = self.users, users
+        if self.sim is not None and self.sim.running:
+            self._start_users(old, users)
+
+    def _start_users(self, lo: int, hi: int) -> None:
+        for u in range(lo, hi):
+            if u >= len(self._user_conns):
+                self._user_conns.append(next(self._conn_ids))
+            self._active += 1
+            self._next(u)
+
+    async def run(self, until: float) -> None:
+        self._until = until
+        self._user_conns: list[int] = []
+        self._active = 0
+        self._start_users(0, self.users)
+        await self.sched.sleep(max(0.0, until - self.sched.now))

@@ -1,0 +1,129 @@
+"""Requests, responses and connections: what travels over the simulated network.
+
+A ``Request`` is the HTTP request a real client would send, reduced to what a
+simulation needs: method, path, headers, body, the client's address, an id,
+and the connection it travels on. ``to_asgi_scope`` turns one into an ASGI
+HTTP scope so that a real Quart app can serve it in process.
+
+Connections are a concept, not sockets: a client may send several requests
+over one connection (keep-alive). An L4 balancer sees only the connection and
+keeps every request of it on one backend; an L7 balancer sees each request.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from urllib.parse import urlsplit
+
+__all__ = ["Request", "Response", "Connection", "to_asgi_scope", "call_asgi"]
+
+
+
+@dataclass(slots=True)
+class Request:
+    """An HTTP request. ``headers`` keys are lower-case.
+
+        >>> Request("GET", "/item/42").path
+        '/item/42'
+    """
+
+    method: str = "GET"
+    path: str = "/"
+    headers: dict[str, str] = field(default_factory=dict)
+    body: bytes = b""
+    client: str = ""  # the original client's host name (its address)
+    id: int = 0
+    conn: int = 0  # connection id; 0 means "a new connection per request"
+    hops: int = 0  # network hops so far (loop guard)
+
+    @property
+    def route(self) -> str:
+        """The path without its query string."""
+        return self.path.split("?", 1)[0]
+
+    @property
+    def query(self) -> str:
+        return self.path.split("?", 1)[1] if "?" in self.path else ""
+
+    @property
+    def idempotent(self) -> bool:
+        return self.method in ("GET", "HEAD", "OPTIONS", "PUT", "DELETE")
+
+    def copy(self, **changes) -> "Request":
+        changes.setdefault("headers", dict(self.headers))
+        return replace(self, **changes)
+
+
+@dataclass(slots=True)
+class Response:
+    status: int = 200
+    headers: dict[str, str] = field(default_factory=dict)
+    body: bytes = b""
+
+    @property
+    def ok(self) -> bool:
+        return self.status < 400
+
+    @property
+    def text(self) -> str:
+        return self.body.decode("utf-8", "replace")
+
+
+@dataclass(frozen=True, slots=True)
+class Connection:
+    """A client connection to a host (keep-alive). Requests carry its ``id``."""
+
+    id: int
+    client: str
+    target: str
+
+
+def to_asgi_scope(request: Request, *, server: tuple[str, int] = ("playground", 80)) -> dict:
+    """The ASGI 3 HTTP scope a server such as hypercorn would build for ``request``."""
+    parts = urlsplit(request.path)
+    headers = [(k.lower().encode("latin-1"), str(v).encode("latin-1")) for k, v in request.headers.items()]
+    if "host" not in request.headers:
+        headers.append((b"host", server[0].encode("latin-1")))
+    return {
+        "type": "http",
+        "asgi": {"version": "3.0", "spec_version": "2.3"},
+        "http_version": "1.1",
+        "method": request.method.upper(),
+        "scheme": "http",
+        "path": parts.path or "/",
+        "raw_path": (parts.path or "/").encode("latin-1"),
+        "query_string": parts.query.encode("latin-1"),
+        "root_path": "",
+        "headers": headers,
+        "client": (request.client or "client", 0),
+        "server": server,
+        "state": {},
+        "extensions": {},
+    }
+
+
+async def call_asgi(app, request: Request) -> Response:
+    """Serve ``request`` with an ASGI ``app`` in this task and collect its response."""
+    scope = to_asgi_scope(request)
+    sent_body = False
+    status = 500
+    headers: dict[str, str] = {}
+    chunks: list[bytes] = []
+
+    async def receive():
+        nonlocal sent_body
+        if not sent_body:
+            sent_body = True
+            return {"type": "http.request", "body": request.body, "more_body": False}
+        return {"type": "http.disconnect"}
+
+    async def send(message):
+        nonlocal status
+        if message["type"] == "http.response.start":
+            status = message["status"]
+            for k, v in message.get("headers", []):
+                headers[k.decode("latin-1").lower()] = v.decode("latin-1")
+        elif message["type"] == "http.response.body":
+            chunks.append(message.get("body", b""))
+
+    await app(scope, receive, send)
+    return Response(status, headers, b"".join(chunks))

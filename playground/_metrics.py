@@ -1,0 +1,228 @@
+"""Measurements that stay flat in memory however long a run is.
+
+Latencies go into HDR histograms (the ``hdrhistogram`` package: fixed memory,
+about 0.1% value precision at three significant figures), never into a list of
+samples. Counters are plain integers. Quantities that change over time (queue
+length, busy cores) are integrated over virtual time, so their mean is a true
+time average. A per-second series keeps one small record per second.
+"""
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+
+from hdrh.histogram import HdrHistogram
+
+__all__ = ["LatencyHistogram", "LatencySummary", "TimeWeighted", "ClientMetrics", "ClientStats", "SeriesRow"]
+
+_US = 1_000_000
+_HIGHEST_US = 3_600 * _US  # one hour
+
+
+@dataclass(frozen=True)
+class LatencySummary:
+    count: int
+    mean_s: float
+    p50_s: float
+    p90_s: float
+    p99_s: float
+    p999_s: float
+    max_s: float
+
+
+class LatencyHistogram:
+    """Latencies in seconds, stored in microseconds by an HDR histogram.
+
+        >>> h = LatencyHistogram(); h.record(0.010); h.percentile(50)
+        0.01
+    """
+
+    __slots__ = ("_h", "_record", "count", "_sum", "_max")
+
+    def __init__(self, significant_figures: int = 3) -> None:
+        self._h = HdrHistogram(1, _HIGHEST_US, significant_figures)
+        self._record = self._h.record_value
+        self.count = 0
+        self._sum = 0.0
+        self._max = 0.0
+
+    def record(self, seconds: float) -> None:
+        us = int(seconds * _US + 0.5)
+        self._record(1 if us < 1 else (_HIGHEST_US if us > _HIGHEST_US else us))
+        self.count += 1
+        self._sum += seconds
+        if seconds > self._max:
+            self._max = seconds
+
+    def percentile(self, q: float) -> float:
+        """The ``q``-th percentile in seconds (``q`` in 0..100); 0.0 when empty."""
+        if not self.count:
+            return 0.0
+        return self._h.get_value_at_percentile(q) / _US
+
+    @property
+    def mean_s(self) -> float:
+        return self._sum / self.count if self.count else 0.0
+
+    @property
+    def max_s(self) -> float:
+        return self._max
+
+    def merge(self, other: "LatencyHistogram") -> None:
+        self._h.add(other._h)
+        self.count += other.count
+        self._sum += other._sum
+        self._max = max(self._max, other._max)
+
+    def summary(self) -> LatencySummary:
+        p = self.percentile
+        return LatencySummary(self.count, self.mean_s, p(50), p(90), p(99), p(99.9), self._max)
+
+
+class TimeWeighted:
+    """The time average of a quantity that jumps (queue length, busy workers)."""
+
+    __slots__ = ("value", "_area", "_since", "_start", "peak")
+
+    def __init__(self, now: float = 0.0, value: float = 0.0) -> None:
+        self.value = value
+        self._area = 0.0
+        self._since = now
+        self._start = now
+        self.peak = value
+
+    def set(self, value: float, now: float) -> None:
+        self._area += self.value * (now - self._since)
+        self._since = now
+        self.value = value
+        if value > self.peak:
+            self.peak = value
+
+    def add(self, delta: float, now: float) -> None:
+        self.set(self.value + delta, now)
+
+    def mean(self, now: float) -> float:
+        span = now - self._start
+        if span <= 0:
+            return self.value
+        return (self._area + self.value * (now - self._since)) / span
+
+    def restart(self, now: float) -> None:
+        """Forget the history (a new measurement window), keep the current value."""
+        self._area = 0.0
+        self._since = now
+        self._start = now
+        self.peak = self.value
+
+
+@dataclass(frozen=True)
+class SeriesRow:
+    """One second of a run, as the client saw it."""
+
+    t_s: float
+    ok: int
+    errors: int
+    p50_s: float
+    p99_s: float
+
+
+class _Bucket:
+    __slots__ = ("ok", "errors", "hist")
+
+    def __init__(self) -> None:
+        self.ok = 0
+        self.errors = 0
+        self.hist = HdrHistogram(1, _HIGHEST_US, 2)
+
+
+@dataclass(frozen=True)
+class ClientStats:
+    """What one load stream saw: every request it issued is in exactly one of
+    ``ok``, ``errors`` (by kind) or ``in_flight``."""
+
+    name: str
+    sent: int
+    ok: int
+    errors: dict[str, int]
+    in_flight: int
+    retries: int
+    duration_s: float
+    latency: LatencySummary
+    statuses: dict[int, int] = field(default_factory=dict)
+
+    @property
+    def failed(self) -> int:
+        return sum(self.errors.values())
+
+    @property
+    def throughput_per_s(self) -> float:
+        return self.ok / self.duration_s if self.duration_s > 0 else 0.0
+
+    @property
+    def error_rate(self) -> float:
+        done = self.ok + self.failed
+        return self.failed / done if done else 0.0
+
+
+class ClientMetrics:
+    """Counters, a latency histogram and a per-second series for one load stream."""
+
+    def __init__(self, name: str, start: float, interval_s: float = 1.0) -> None:
+        self.name = name
+        self.start = start
+        self.interval_s = interval_s
+        self.sent = 0
+        self.ok = 0
+        self.retries = 0
+        self.errors: Counter[str] = Counter()
+        self.statuses: Counter[int] = Counter()
+        self.latency = LatencyHistogram()
+        self._series: dict[int, _Bucket] = {}
+
+    @property
+    def in_flight(self) -> int:
+        return self.sent - self.ok - sum(self.errors.values())
+
+    def _bucket(self, now: float) -> _Bucket:
+        i = int((now - self.start) / self.interval_s)
+        b = self._series.get(i)
+        if b is None:
+            b = self._series[i] = _Bucket()
+        return b
+
+    def record_ok(self, now: float, latency_s: float, status: int = 200) -> None:
+        self.ok += 1
+        self.statuses[status] += 1
+        self.latency.record(latency_s)
+        b = self._bucket(now)
+        b.ok += 1
+        us = int(latency_s * _US + 0.5)
+        b.hist.record_value(1 if us < 1 else min(us, _HIGHEST_US))
+
+    def record_error(self, now: float, kind: str, status: int | None = None) -> None:
+        self.errors[kind] += 1
+        if status is not None:
+            self.statuses[status] += 1
+        self._bucket(now).errors += 1
+
+    def series(self) -> list[SeriesRow]:
+        rows = []
+        for i in sorted(self._series):
+            b = self._series[i]
+            p50 = b.hist.get_value_at_percentile(50) / _US if b.ok else 0.0
+            p99 = b.hist.get_value_at_percentile(99) / _US if b.ok else 0.0
+            rows.append(SeriesRow(i * self.interval_s, b.ok, b.errors, p50, p99))
+        return rows
+
+    def stats(self, now: float) -> ClientStats:
+        return ClientStats(
+            name=self.name,
+            sent=self.sent,
+            ok=self.ok,
+            errors=dict(sorted(self.errors.items())),
+            in_flight=self.in_flight,
+            retries=self.retries,
+            duration_s=now - self.start,
+            latency=self.latency.summary(),
+            statuses=dict(sorted(self.statuses.items())),
+        )

@@ -1,0 +1,332 @@
+"""The simulated network: named hosts, links with latency, and faults.
+
+Every message between two hosts crosses a *link*. A link has a latency
+distribution, optional jitter, a loss probability and an optional bandwidth
+(bytes per second; messages on one link are serialised, so a big response
+delays the ones behind it). Links are looked up, most specific first:
+an explicit ``link(a, b)``, then the latency between the two hosts' regions,
+then the network's default LAN latency. A host talking to itself pays nothing.
+
+Faults are verbs in pairs, usable before a run or during one:
+
+* ``partition(a, b)`` / ``repair(a, b)`` - messages are lost, in either
+  direction or (``one_way=True``) only from ``a`` to ``b``. A message already
+  in flight when the partition starts is lost too: delivery checks the link
+  again on arrival, as a cut cable loses what is on the wire. Callers see a
+  timeout, never an error message: a partition is silent.
+* ``hold(a, b)`` / ``release(a, b)`` - messages are kept at the link and
+  delivered, in order, on release (a stalled switch, a long GC pause).
+* ``slow(a, b, factor)`` / ``heal(a, b)`` - link latency multiplied.
+* ``crash``/``restart`` and ``slow``/``heal`` of a host live on the host
+  (``playground.Node``); a message to a crashed host is refused, which the
+  caller sees after one trip back (a TCP reset), and requests a host was
+  holding when it crashed fail with ``reset``.
+
+Host groups: every fault verb takes a host name or a list of names.
+"""
+from __future__ import annotations
+
+import random
+from collections import Counter, deque
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Iterable
+
+from outcome import Value
+from trio.lowlevel import Abort, current_task, reschedule, wait_task_rescheduled
+
+from ._distributions import Distribution, as_distribution
+from ._errors import ConfigError, Refused, RequestError, Timeout, WiringError, check_probability
+from ._messages import Request, Response
+
+if TYPE_CHECKING:
+    from ._clock import Scheduler
+    from ._node import Node
+
+__all__ = ["Network", "Link", "Exchange"]
+
+MAX_HOPS = 32
+
+
+@dataclass(frozen=True)
+class Link:
+    """How messages travel from one host (or region) to another."""
+
+    latency: Distribution
+    loss: float = 0.0
+    bandwidth_bytes_per_s: float | None = None
+
+    def __post_init__(self) -> None:
+        check_probability("loss", self.loss)
+        if self.bandwidth_bytes_per_s is not None and not self.bandwidth_bytes_per_s > 0:
+            raise ConfigError(f"bandwidth_bytes_per_s must be > 0, got {self.bandwidth_bytes_per_s!r}")
+
+
+def make_link(latency, jitter_s: float = 0.0, loss: float = 0.0, bandwidth_bytes_per_s=None) -> Link:
+    dist = as_distribution(latency, "latency")
+    if jitter_s:
+        dist = dist.jittered(jitter_s)
+    return Link(dist, loss, bandwidth_bytes_per_s)
+
+
+class Exchange:
+    """One request in flight from ``src`` to ``dst`` and, later, its answer.
+
+    ``on_reply(result)`` is called exactly once, on the caller's side, with a
+    ``Response`` or a ``RequestError``.
+    """
+
+    __slots__ = ("request", "src", "dst", "on_reply", "timer", "done", "sent_at")
+
+    def __init__(self, request: Request, src: str, dst: str, on_reply, sent_at: float) -> None:
+        self.request = request
+        self.src = src
+        self.dst = dst
+        self.on_reply = on_reply
+        self.timer = None
+        self.done = False
+        self.sent_at = sent_at
+
+    def finish(self, result) -> None:
+        """Hand ``result`` to the caller (once; later answers are ignored)."""
+        if self.done:
+            return
+        self.done = True
+        if self.timer is not None:
+            self.timer[2] = None
+        self.on_reply(result)
+
+
+def _names(hosts) -> list[str]:
+    if isinstance(hosts, str):
+        return [hosts]
+    return [h if isinstance(h, str) else h.name for h in hosts]
+
+
+class Network:
+    """Hosts, links and faults. Owned by a ``Sim``; components reach it through their host."""
+
+    def __init__(self, rng: random.Random, default_latency=0.0005) -> None:
+        self.hosts: dict[str, Node] = {}
+        self.rng = rng
+        self.sched: Scheduler | None = None
+        self.default_link = make_link(default_latency)
+        self._links: dict[tuple[str, str], Link] = {}
+        self._region_links: dict[tuple[str, str], Link] = {}
+        self._cut: set[tuple[str, str]] = set()
+        self._held: dict[tuple[str, str], deque] = {}
+        self._slow: dict[tuple[str, str], float] = {}
+        self._busy_until: dict[tuple[str, str], float] = {}
+        self._route_cache: dict[tuple[str, str], tuple[Link, tuple[str, str]]] = {}
+        self.counters: Counter[str] = Counter()
+
+    # -- wiring -------------------------------------------------------------------
+    def add_host(self, node: "Node") -> None:
+        if node.name in self.hosts:
+            raise WiringError(f"duplicate host name {node.name!r}: host names must be unique")
+        self.hosts[node.name] = node
+        self._route_cache.clear()
+
+    def host(self, name: str) -> "Node":
+        try:
+            return self.hosts[name]
+        except KeyError:
+            known = ", ".join(sorted(self.hosts)) or "none"
+            raise WiringError(f"unknown host {name!r} (known hosts: {known})") from None
+
+    def link(self, a: str, b: str, latency=0.0005, *, jitter_s=0.0, loss=0.0, bandwidth_bytes_per_s=None,
+             one_way: bool = False) -> Link:
+        """Set the link between hosts ``a`` and ``b`` (both directions unless ``one_way``)."""
+        self.host(a), self.host(b)
+        link = make_link(latency, jitter_s, loss, bandwidth_bytes_per_s)
+        self._links[(a, b)] = link
+        if not one_way:
+            self._links[(b, a)] = link
+        self._route_cache.clear()
+        return link
+
+    def region_link(self, r1: str, r2: str, latency, *, jitter_s=0.0, loss=0.0) -> Link:
+        """Latency between any host in region ``r1`` and any in ``r2`` (both ways)."""
+        link = make_link(latency, jitter_s, loss)
+        self._region_links[(r1, r2)] = link
+        self._region_links[(r2, r1)] = link
+        self._route_cache.clear()
+        return link
+
+    def route(self, src: str, dst: str) -> tuple[Link, tuple[str, str]]:
+        key = (src, dst)
+        hit = self._route_cache.get(key)
+        if hit is not None:
+            return hit
+        link = self._links.get(key)
+        if link is None:
+            a, b = self.hosts.get(src), self.hosts.get(dst)
+            ra = a.region if a is not None else None
+            rb = b.region if b is not None else None
+            link = self._region_links.get((ra, rb))
+            if link is None:
+                link = self.default_link
+        hit = self._route_cache[key] = (link, key)
+        return hit
+
+    # -- faults -------------------------------------------------------------------
+    def _pairs(self, a, b, one_way: bool) -> Iterable[tuple[str, str]]:
+        xs, ys = _names(a), _names(b)
+        for x in xs:
+            self.host(x)
+        for y in ys:
+            self.host(y)
+        for x in xs:
+            for y in ys:
+                yield (x, y)
+                if not one_way:
+                    yield (y, x)
+
+    def partition(self, a, b, *, one_way: bool = False) -> None:
+        """Lose every message between ``a`` and ``b`` (only a->b if ``one_way``)."""
+        self._cut.update(self._pairs(a, b, one_way))
+
+    def repair(self, a, b, *, one_way: bool = False) -> None:
+        """Undo ``partition``."""
+        self._cut.difference_update(self._pairs(a, b, one_way))
+
+    def hold(self, a, b, *, one_way: bool = False) -> None:
+        """Keep messages between ``a`` and ``b`` at the link until ``release``."""
+        for pair in self._pairs(a, b, one_way):
+            self._held.setdefault(pair, deque())
+
+    def release(self, a, b, *, one_way: bool = False) -> None:
+        """Deliver, in order, what ``hold`` kept, and stop holding."""
+        for pair in self._pairs(a, b, one_way):
+            queue = self._held.pop(pair, None)
+            while queue:
+                fn, arg = queue.popleft()
+                self.sched.call_soon(fn, arg)
+
+    def slow(self, a, b, factor: float = 10.0) -> None:
+        """Multiply the latency between ``a`` and ``b`` by ``factor``."""
+        if not (isinstance(factor, (int, float)) and factor > 0):
+            raise ConfigError(f"slow factor must be > 0, got {factor!r}")
+        for pair in self._pairs(a, b, False):
+            self._slow[pair] = float(factor)
+
+    def heal(self, a, b) -> None:
+        """Undo ``slow``."""
+        for pair in self._pairs(a, b, False):
+            self._slow.pop(pair, None)
+
+    @property
+    def faults(self) -> dict[str, list[tuple[str, str]]]:
+        return {"partitioned": sorted(self._cut), "held": sorted(self._held), "slowed": sorted(self._slow)}
+
+    # -- moving messages ------------------------------------------------------------
+    def _transit(self, src: str, dst: str, size: int) -> float | None:
+        """Seconds a message of ``size`` bytes takes, or None if it is lost."""
+        if src == dst:
+            return 0.0
+        link, key = self.route(src, dst)
+        if key in self._cut:
+            self.counters["dropped_partition"] += 1
+            return None
+        if link.loss and self.rng.random() < link.loss:
+            self.counters["dropped_loss"] += 1
+            return None
+        delay = link.latency.sample(self.rng)
+        if self._slow:
+            delay *= self._slow.get(key, 1.0)
+        bw = link.bandwidth_bytes_per_s
+        if bw:
+            now = self.sched.now
+            start = max(now, self._busy_until.get(key, now))
+            done = start + size / bw
+            self._busy_until[key] = done
+            delay += done - now
+        return delay
+
+    def _send_later(self, src: str, dst: str, delay: float, fn, arg) -> None:
+        key = (src, dst)
+        if self._held:
+            held = self._held.get(key)
+            if held is not None:
+                held.append((fn, arg))
+                return
+        sched = self.sched
+        sched.call_at(sched.now + delay, self._arrive, (key, fn, arg))
+
+    def _arrive(self, item) -> None:
+        key, fn, arg = item
+        if key in self._cut and key[0] != key[1]:
+            self.counters["dropped_in_flight"] += 1
+            return
+        held = self._held.get(key)
+        if held is not None:
+            held.append((fn, arg))
+            return
+        fn(arg)
+
+    def send(self, src: str, dst: str, request: Request, on_reply, timeout_s: float | None = None) -> Exchange:
+        """Send ``request`` from ``src`` to ``dst``; ``on_reply`` gets the answer or an error.
+
+        Never raises for network conditions: a lost message surfaces as a
+        timeout, a crashed host as ``Refused``. Raises ``WiringError`` for an
+        unknown host (a bug in the wiring, not a network condition).
+        """
+        sched = self.sched
+        ex = Exchange(request, src, dst, on_reply, sched.now)
+        node = self.hosts.get(dst)
+        if node is None:
+            self.host(dst)  # raises a clear WiringError
+        if timeout_s is not None:
+            ex.timer = sched.call_later(timeout_s, _time_out, ex)
+        request.hops += 1
+        if request.hops > MAX_HOPS:
+            sched.call_soon(ex.finish, Response(508, {}, b"loop detected"))
+            return ex
+        self.counters["sent"] += 1
+        delay = self._transit(src, dst, len(request.body) + 200)
+        if delay is None:
+            return ex  # lost: the caller's timeout will fire
+        self._send_later(src, dst, delay, node._deliver, ex)
+        return ex
+
+    def respond(self, ex: Exchange, result) -> None:
+        """Carry ``result`` (a Response or RequestError) from ``ex.dst`` back to ``ex.src``."""
+        if ex.done:
+            return
+        size = len(result.body) + 200 if isinstance(result, Response) else 60
+        delay = self._transit(ex.dst, ex.src, size)
+        if delay is None:
+            return
+        self._send_later(ex.dst, ex.src, delay, ex.finish, result)
+
+    def refuse(self, ex: Exchange) -> None:
+        """The destination is down: a reset comes back after one trip."""
+        self.counters["refused"] += 1
+        self.respond(ex, Refused(f"connection to {ex.dst!r} refused"))
+
+    async def call(self, src: str, dst: str, request: Request, timeout_s: float | None = 30.0) -> Response:
+        """Send from within a task and wait for the answer. Raises ``RequestError`` on failure."""
+        task = current_task()
+        sched = self.sched
+
+        def on_reply(result) -> None:  # runs inside the scheduler: resume directly
+            sched._woke += 1
+            reschedule(task, Value(result))
+
+        ex = self.send(src, dst, request, on_reply, timeout_s)
+
+        def abort(_raise_cancel):
+            ex.done = True
+            if ex.timer is not None:
+                ex.timer[2] = None
+            return Abort.SUCCEEDED
+
+        result = await wait_task_rescheduled(abort)
+        if isinstance(result, RequestError):
+            raise result
+        return result
+
+
+def _time_out(ex: Exchange) -> None:
+    ex.timer = None
+    ex.finish(Timeout(f"no answer from {ex.dst!r}"))
+

@@ -1,0 +1,371 @@
+"""A host: one component running as trio tasks, reachable over the network.
+
+In the real world a host is a machine with a process listening on a port: it
+accepts connections, hands requests to worker threads, queues what it cannot
+start yet and refuses what does not fit. ``Node`` is that process. Subclasses
+(the app server, balancers, cache, database, CDN, DNS in ``components``)
+implement one method, ``async def handle(request) -> Response``, and so any of
+them can stand in front of any other.
+
+The engine keeps, per host: a pool of worker tasks (at most ``concurrency``,
+spawned on demand and reused, never one task per request), a FIFO accept queue
+of at most ``queue_limit`` (beyond it: 503), and the bookkeeping that feeds
+``stats()``. A handler that raises becomes a 500, never a crashed simulation.
+
+``crash()`` stops the host: its tasks are cancelled, requests it was holding
+fail with ``reset`` and new ones are ``refused`` until ``restart()``, which
+brings it back empty (``on_restart`` lets a component decide what survives:
+a database keeps its rows, a cache does not).
+"""
+from __future__ import annotations
+
+import random
+from collections import Counter, deque
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Awaitable, Callable
+
+import trio
+from outcome import Value
+from trio.lowlevel import Abort, current_task, reschedule, wait_task_rescheduled
+
+from ._errors import ConfigError, RequestError, Reset, WiringError
+from ._messages import Request, Response
+from ._metrics import LatencyHistogram, LatencySummary, TimeWeighted
+
+if TYPE_CHECKING:
+    from ._sim import Sim
+
+__all__ = ["Node", "NodeStats"]
+
+
+@dataclass(frozen=True)
+class NodeStats:
+    """A host's figures for one run. ``detail`` holds the component's own counters."""
+
+    name: str
+    kind: str
+    up: bool
+    served: int
+    rejected: int
+    refused: int
+    reset: int
+    handler_errors: int
+    in_flight: int
+    mean_in_system: float
+    peak_in_system: float
+    mean_queue: float
+    peak_queue: float
+    utilisation: float
+    residence: LatencySummary
+    detail: dict[str, Any] = field(default_factory=dict)
+
+
+def _check_limit(name: str, value, allow_zero: bool) -> None:
+    if value is None:
+        return
+    lo = 0 if allow_zero else 1
+    if not (isinstance(value, int) and not isinstance(value, bool) and value >= lo):
+        raise ConfigError(f"{name} must be an integer >= {lo} or None, got {value!r}")
+
+
+class Node:
+    """Base class of every host. Subclass and implement ``handle``.
+
+        >>> class Hello(Node):
+        ...     async def handle(self, request):
+        ...         return Response(200, body=b"hello")
+    """
+
+    kind = "node"
+
+    def __init__(self, name: str, *, region: str | None = None, concurrency: int | None = None,
+                 queue_limit: int | None = None) -> None:
+        if not isinstance(name, str) or not name:
+            raise ConfigError(f"host name must be a non-empty string, got {name!r}")
+        _check_limit("concurrency", concurrency, allow_zero=False)
+        _check_limit("queue_limit", queue_limit, allow_zero=True)
+        self.name = name
+        self.region = region
+        self.concurrency = concurrency
+        self.queue_limit = queue_limit
+        self.up = True
+        self.slow_factor = 1.0
+        self.sim: Sim | None = None
+        self.net = None
+        self.sched = None
+        self.rng = random.Random(0)
+        self._restart_waiter = None
+        self._scope: trio.CancelScope | None = None
+        self._nursery: trio.Nursery | None = None
+        self._reset_runtime(0.0)
+
+    # -- what subclasses implement ---------------------------------------------------
+    async def handle(self, request: Request) -> Response:
+        """Serve one request. Runs in one of this host's worker tasks."""
+        return Response(404, body=b"no handler")
+
+    async def run(self) -> None:
+        """Background work for the host's lifetime (health checks, replication); restarted on restart."""
+
+    def downstream(self) -> tuple[str, ...]:
+        """Host names this host sends requests to (for wiring checks)."""
+        return ()
+
+    def detail(self) -> dict[str, Any]:
+        """The component's own counters for ``stats().detail``."""
+        return {}
+
+    def utilisation(self) -> float:
+        """Share of capacity in use, time-averaged: busy workers / concurrency by default."""
+        if not self.concurrency:
+            return 0.0
+        return self._busy.mean(self.sched.now) / self.concurrency if self.sched else 0.0
+
+    def on_crash(self) -> None:
+        """Called when the host crashes: drop what lives in process memory."""
+
+    def on_restart(self) -> None:
+        """Called when the host comes back; state kept by ``on_crash`` survives."""
+
+    def validate(self, sim: "Sim") -> None:
+        """Check the wiring against the topology; raise ``WiringError``."""
+        for name in self.downstream():
+            if name not in sim.net.hosts:
+                raise WiringError(f"{self.name!r} sends to unknown host {name!r}")
+
+    # -- calling other hosts -------------------------------------------------------------
+    async def call(self, dst: str, request: Request, timeout_s: float | None = 30.0) -> Response:
+        """Send ``request`` to host ``dst`` and wait for its answer (raises ``RequestError``)."""
+        return await self.net.call(self.name, dst, request, timeout_s)
+
+    async def get(self, dst: str, path: str, *, timeout_s: float | None = 30.0, **kw) -> Response:
+        return await self.net.call(self.name, dst, Request("GET", path, **kw), timeout_s)
+
+    async def sleep(self, seconds: float) -> None:
+        """Sleep simulated time (cheaper than ``trio.sleep``; same meaning)."""
+        await self.sched.sleep(seconds)
+
+    def spawn(self, fn: Callable[..., Awaitable[Any]], *args) -> None:
+        """Run ``fn`` as a task of this host: cancelled by a crash; an exception crashes the host only."""
+        self._nursery.start_soon(self._guarded, fn, args)
+
+    async def _guarded(self, fn, args) -> None:
+        try:
+            await fn(*args)
+        except Exception as exc:  # a component bug: the host fails, the simulation goes on
+            self.counters["task_errors"] += 1
+            self.last_error = repr(exc)
+            self.crash()
+
+    # -- faults -------------------------------------------------------------------------
+    def crash(self, restart_after_s: float | None = None) -> None:
+        """Stop the host now; with ``restart_after_s``, bring it back after that long."""
+        if self.up:
+            self.up = False
+            self.crashes += 1
+            if self.sim is not None and self.sim.running:
+                self.sim.event(f"crash {self.name}")
+                self._fail_held()
+                if self._scope is not None:
+                    self._scope.cancel()
+            self.on_crash()
+        if restart_after_s is not None and self.sched is not None:
+            self.sched.call_later(restart_after_s, lambda _: self.restart())
+
+    def restart(self) -> None:
+        """Bring a crashed host back, empty."""
+        if self.up:
+            return
+        self.up = True
+        self.on_restart()
+        if self.sim is not None and self.sim.running:
+            self.sim.event(f"restart {self.name}")
+            if self._restart_waiter is not None:
+                task, self._restart_waiter = self._restart_waiter, None
+                self.sched.wake(task, None)
+
+    def slow(self, factor: float = 10.0) -> None:
+        """Make the host's work take ``factor`` times longer (a noisy neighbour, a GC storm)."""
+        if not (isinstance(factor, (int, float)) and factor > 0):
+            raise ConfigError(f"slow factor must be > 0, got {factor!r}")
+        self.slow_factor = float(factor)
+        if self.sim is not None and self.sim.running:
+            self.sim.event(f"slow {self.name} x{factor:g}")
+
+    def heal(self) -> None:
+        """Undo ``slow``."""
+        self.slow_factor = 1.0
+        if self.sim is not None and self.sim.running:
+            self.sim.event(f"heal {self.name}")
+
+    # -- engine side ---------------------------------------------------------------------
+    def _reset_runtime(self, now: float) -> None:
+        self._idle: list = []
+        self._queue: deque = deque()
+        self._inflight: dict = {}
+        self._workers = 0
+        self._busy = TimeWeighted(now)
+        self._in_system = TimeWeighted(now)
+        self._queued = TimeWeighted(now)
+        self.residence = LatencyHistogram()
+        self.served = 0
+        self.rejected = 0
+        self.refused = 0
+        self.reset_count = 0
+        self.handler_errors = 0
+        self.crashes = 0
+        self.counters: Counter[str] = Counter()
+        self.last_error = ""
+
+    def _attach(self, sim: "Sim", rng: random.Random) -> None:
+        self.sim = sim
+        self.net = sim.net
+        self.sched = sim.sched
+        self.rng = rng
+        self._reset_runtime(self.sched.now)
+
+    def _deliver(self, ex) -> None:
+        """A request arrived (called inside the scheduler)."""
+        if not self.up:
+            self.refused += 1
+            self.net.refuse(ex)
+            return
+        now = self.sched.now
+        self._inflight[ex] = now
+        self._in_system.set(len(self._inflight), now)
+        if self._idle:
+            task = self._idle.pop()
+            self.sched._woke += 1
+            reschedule(task, Value(ex))
+        elif self.concurrency is None or self._workers < self.concurrency:
+            self._workers += 1
+            self.sched._woke += 1
+            self._nursery.start_soon(self._worker, ex)
+        elif self.queue_limit is None or len(self._queue) < self.queue_limit:
+            self._queue.append(ex)
+            self._queued.set(len(self._queue), now)
+        else:
+            self.rejected += 1
+            del self._inflight[ex]
+            self._in_system.set(len(self._inflight), now)
+            self.net.respond(ex, Response(503, {"retry-after": "1"}, b"overloaded: accept queue full"))
+
+    async def _worker(self, ex) -> None:
+        idle = self._idle
+        queue = self._queue
+        task = current_task()
+
+        def abort(_):
+            if task in idle:
+                idle.remove(task)
+            return Abort.SUCCEEDED
+
+        try:
+            while True:
+                await self._serve(ex)
+                if queue:
+                    ex = queue.popleft()
+                    self._queued.set(len(queue), self.sched.now)
+                else:
+                    idle.append(task)
+                    ex = await wait_task_rescheduled(abort)
+        finally:
+            self._workers -= 1
+
+    async def _serve(self, ex) -> None:
+        sched = self.sched
+        self._busy.add(1, sched.now)
+        try:
+            response = await self.handle(ex.request)
+            if not isinstance(response, Response):
+                self.handler_errors += 1
+                self.last_error = f"handle() returned {response!r}, not a Response"
+                response = Response(500, body=b"handler returned no Response")
+        except RequestError as exc:
+            response = Response(504 if exc.kind == "timeout" else 502, {"x-error": exc.kind}, str(exc).encode())
+        except (trio.Cancelled, KeyboardInterrupt):
+            raise
+        except Exception as exc:  # a bug in a handler is a 500, as in a real server
+            self.handler_errors += 1
+            self.last_error = repr(exc)
+            response = Response(500, {"x-error": type(exc).__name__}, repr(exc).encode())
+        finally:
+            self._busy.add(-1, sched.now)
+        self._complete(ex, response)
+
+    def _complete(self, ex, response: Response) -> None:
+        now = self.sched.now
+        started = self._inflight.pop(ex, None)
+        if started is None:  # already failed by a crash
+            return
+        self._in_system.set(len(self._inflight), now)
+        self.served += 1
+        self.residence.record(now - started)
+        self.net.respond(ex, response)
+
+    def _fail_held(self) -> None:
+        now = self.sched.now
+        held = list(self._inflight)
+        self._inflight.clear()
+        self._queue.clear()
+        self._idle.clear()
+        self._in_system.set(0, now)
+        self._queued.set(0, now)
+        for ex in held:
+            self.reset_count += 1
+            self.net.respond(ex, Reset(f"{self.name!r} crashed while handling the request"))
+
+    async def _lifecycle(self, task_status=trio.TASK_STATUS_IGNORED) -> None:
+        started = False
+        while True:
+            if self.up:
+                with trio.CancelScope() as scope:
+                    self._scope = scope
+                    async with trio.open_nursery() as nursery:
+                        self._nursery = nursery
+                        self._workers = 0
+                        nursery.start_soon(self._guarded, self.run, ())
+                        if not started:
+                            started = True
+                            task_status.started()
+                        await trio.sleep_forever()
+                self._scope = None
+                self._nursery = None
+            if not started:
+                started = True
+                task_status.started()
+            if not self.up:
+                self._restart_waiter = current_task()
+                await wait_task_rescheduled(self._abort_restart_wait)
+
+    def _abort_restart_wait(self, _):
+        self._restart_waiter = None
+        return Abort.SUCCEEDED
+
+    def stats(self) -> NodeStats:
+        now = self.sched.now if self.sched else 0.0
+        return NodeStats(
+            name=self.name,
+            kind=self.kind,
+            up=self.up,
+            served=self.served,
+            rejected=self.rejected,
+            refused=self.refused,
+            reset=self.reset_count,
+            handler_errors=self.handler_errors,
+            in_flight=len(self._inflight),
+            mean_in_system=self._in_system.mean(now),
+            peak_in_system=self._in_system.peak,
+            mean_queue=self._queued.mean(now),
+            peak_queue=self._queued.peak,
+            utilisation=self.utilisation(),
+            residence=self.residence.summary(),
+            detail={**dict(self.counters), **self.detail()},
+        )
+
+    def __repr__(self) -> str:
+        state = "up" if self.up else "DOWN"
+        region = f" region={self.region}" if self.region else ""
+        down = self.downstream()
+        arrow = f" -> {', '.join(down)}" if down else ""
+        return f"<{type(self).__name__} {self.name!r} {state}{region}{arrow}>"

@@ -1,0 +1,214 @@
+"""What a run measured, as a record you can print, save and compare.
+
+``print(report)`` shows rich tables: what the clients saw (throughput,
+latency percentiles, errors by kind) and what each component did
+(utilisation, queues, its own counters). ``report.to_json()`` saves it;
+``Report.from_json`` reads it back; ``report.compare(other)`` puts two runs
+side by side (before/after adding a cache, two seeds, two policies).
+"""
+from __future__ import annotations
+
+import dataclasses
+import io
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from rich.console import Console, Group
+from rich.table import Table
+
+from ._metrics import ClientStats, LatencySummary, SeriesRow
+
+__all__ = ["Report", "Comparison"]
+
+
+def _ms(seconds: float) -> str:
+    return f"{seconds * 1000:.2f}"
+
+
+def _plain(obj):
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        return {f.name: _plain(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
+    if isinstance(obj, dict):
+        return {str(k): _plain(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_plain(v) for v in obj]
+    if isinstance(obj, float):
+        return round(obj, 9)
+    return obj
+
+
+@dataclass(frozen=True)
+class Report:
+    """The result of ``Sim.run``. Client figures are per load; ``components`` per host."""
+
+    seed: Any
+    duration_s: float
+    wall_s: float
+    clients: dict[str, ClientStats]
+    components: dict[str, Any]
+    network: dict[str, int] = field(default_factory=dict)
+    events: list[tuple[float, str]] = field(default_factory=list)
+    series: dict[str, list[SeriesRow]] = field(default_factory=dict)
+    simulated_s: float = 0.0
+    events_fired: int = 0
+    title: str = ""
+
+    # -- headline figures (all loads together) --------------------------------------
+    @property
+    def sent(self) -> int:
+        return sum(c.sent for c in self.clients.values())
+
+    @property
+    def ok(self) -> int:
+        return sum(c.ok for c in self.clients.values())
+
+    @property
+    def errors(self) -> dict[str, int]:
+        out: dict[str, int] = {}
+        for c in self.clients.values():
+            for k, v in c.errors.items():
+                out[k] = out.get(k, 0) + v
+        return dict(sorted(out.items()))
+
+    @property
+    def failed(self) -> int:
+        return sum(self.errors.values())
+
+    @property
+    def in_flight(self) -> int:
+        return sum(c.in_flight for c in self.clients.values())
+
+    @property
+    def error_rate(self) -> float:
+        done = self.ok + self.failed
+        return self.failed / done if done else 0.0
+
+    @property
+    def throughput_per_s(self) -> float:
+        return self.ok / self.duration_s if self.duration_s else 0.0
+
+    @property
+    def latency(self) -> LatencySummary:
+        """Latency of the busiest load (the one that sent most), for quick reading."""
+        if not self.clients:
+            return LatencySummary(0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0)
+        return max(self.clients.values(), key=lambda c: c.sent).latency
+
+    @property
+    def p50_s(self) -> float:
+        return self.latency.p50_s
+
+    @property
+    def p99_s(self) -> float:
+        return self.latency.p99_s
+
+    @property
+    def sim_rate(self) -> float:
+        """Simulated requests per wall-clock second."""
+        return self.sent / self.wall_s if self.wall_s > 0 else 0.0
+
+    def component(self, name: str):
+        return self.components[name]
+
+    # -- output ------------------------------------------------------------------------
+    def __rich__(self):
+        parts = []
+        t = Table(title=self.title or f"Run: {self.duration_s:g} s simulated, seed {self.seed!r}", title_justify="left")
+        for col in ("load", "sent", "ok", "errors", "in flight", "ok/s", "p50 ms", "p90 ms", "p99 ms", "p99.9 ms", "max ms"):
+            t.add_column(col, justify="left" if col in ("load", "errors") else "right")
+        for c in self.clients.values():
+            L = c.latency
+            errs = ", ".join(f"{k} {v}" for k, v in c.errors.items()) or "-"
+            t.add_row(c.name, str(c.sent), str(c.ok), errs, str(c.in_flight), f"{c.throughput_per_s:.1f}",
+                      _ms(L.p50_s), _ms(L.p90_s), _ms(L.p99_s), _ms(L.p999_s), _ms(L.max_s))
+        parts.append(t)
+        if self.components:
+            ct = Table(title="Components", title_justify="left")
+            for col in ("host", "kind", "state", "served", "rejected", "util", "mean queue", "peak queue",
+                        "p99 ms", "detail"):
+                ct.add_column(col, justify="left" if col in ("host", "kind", "state", "detail") else "right")
+            for s in self.components.values():
+                detail = ", ".join(f"{k}={_fmt(v)}" for k, v in s.detail.items())
+                ct.add_row(s.name, s.kind, "up" if s.up else "DOWN", str(s.served), str(s.rejected),
+                           f"{s.utilisation:.0%}", f"{s.mean_queue:.2f}", f"{s.peak_queue:g}",
+                           _ms(s.residence.p99_s), detail)
+            parts.append(ct)
+        if self.events:
+            parts.append("Events: " + "; ".join(f"t={t:.2f}s {d}" for t, d in self.events))
+        return Group(*parts)
+
+    def render(self, width: int = 140) -> str:
+        buf = io.StringIO()
+        Console(file=buf, width=width, force_terminal=False, color_system=None).print(self)
+        return buf.getvalue()
+
+    def __str__(self) -> str:
+        return self.render()
+
+    def to_dict(self) -> dict:
+        d = _plain(self)
+        d.pop("wall_s", None)  # wall time differs between identical runs; see to_json(wall=True)
+        return d
+
+    def to_json(self, *, wall: bool = False, indent: int | None = 2) -> str:
+        """JSON of the report. Without ``wall`` it is identical for identical runs."""
+        d = self.to_dict()
+        if wall:
+            d["wall_s"] = round(self.wall_s, 6)
+        return json.dumps(d, indent=indent, sort_keys=True)
+
+    def save(self, path, *, wall: bool = True) -> None:
+        from pathlib import Path
+
+        Path(path).write_text(self.to_json(wall=wall))
+
+    @staticmethod
+    def from_json(text: str) -> dict:
+        """The saved figures as plain dicts (for notebooks and comparisons)."""
+        return json.loads(text)
+
+    def compare(self, other: "Report", labels: tuple[str, str] = ("A", "B")) -> "Comparison":
+        return Comparison(self, other, labels)
+
+
+def _fmt(v) -> str:
+    if isinstance(v, float):
+        return f"{v:.3g}"
+    return str(v)
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """Two reports side by side, with the change from the first to the second."""
+
+    a: Report
+    b: Report
+    labels: tuple[str, str] = ("A", "B")
+
+    def rows(self) -> list[tuple[str, float, float]]:
+        a, b = self.a, self.b
+        return [
+            ("throughput ok/s", a.throughput_per_s, b.throughput_per_s),
+            ("p50 ms", a.p50_s * 1000, b.p50_s * 1000),
+            ("p99 ms", a.p99_s * 1000, b.p99_s * 1000),
+            ("error rate %", a.error_rate * 100, b.error_rate * 100),
+            ("sent", a.sent, b.sent),
+            ("failed", a.failed, b.failed),
+        ]
+
+    def __rich__(self):
+        t = Table(title=f"{self.labels[0]} vs {self.labels[1]}", title_justify="left")
+        t.add_column("metric")
+        t.add_column(self.labels[0], justify="right")
+        t.add_column(self.labels[1], justify="right")
+        t.add_column("change", justify="right")
+        for name, x, y in self.rows():
+            change = f"{(y - x) / x:+.0%}" if x else "-"
+            t.add_row(name, f"{x:,.2f}", f"{y:,.2f}", change)
+        return t
+
+    def __str__(self) -> str:
+        buf = io.StringIO()
+        Console(file=buf, width=120, force_terminal=False, color_system=None).print(self)
+        return buf.getvalue()
