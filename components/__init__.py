@@ -4,6 +4,33 @@ This module is the one place the components' public names are listed.
 """
 from __future__ import annotations
 
+from .aiocache_backend import SimulatedCache as SimulatedCache
 from .app_server import AppServer as AppServer
 from .app_server import Context as Context
 from .app_server import current_context as current_context
+from .balancer import L4Balancer as L4Balancer
+from .balancer import L7Balancer as L7Balancer
+from .balancer import Route as Route
+from .cache import CacheServer as CacheServer
+from .cache import CacheStore as CacheStore
+from .cache_aside import CacheAside as CacheAside
+from .cdn import CDN as CDN
+from .cdn import CDNEdge as CDNEdge
+from .database import Database as Database
+from .database_client import DatabaseClient as DatabaseClient
+from .database_client import DatabaseError as DatabaseError
+from .database_client import DatabaseUnavailable as DatabaseUnavailable
+from .database_client import QueryError as QueryError
+from .dns import DNSServer as DNSServer
+from .dns import Resolver as Resolver
+from .health import HealthCheck as HealthCheck
+from .health import OutlierDetection as OutlierDetection
+from .health import RetryBudget as RetryBudget
+from .policies import BackendState as BackendState
+from .policies import ConsistentHash as ConsistentHash
+from .policies import LeastConnections as LeastConnections
+from .policies import PowerOfTwoChoices as PowerOfTwoChoices
+from .policies import Random as Random
+from .policies import RoundRobin as RoundRobin
+from .policies import SourceIPHash as SourceIPHash
+from .policies import WeightedRoundRobin as WeightedRoundRobin

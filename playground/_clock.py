@@ -160,8 +160,9 @@ class VirtualClock(trio.abc.Clock):
     pytest fixture and pytest-trio will use it. ``Sim`` does this for you.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, start_s: float = 0.0) -> None:
         self.scheduler = Scheduler()
+        self.scheduler.now = float(start_s)
         self._runq = ()
 
     def start_clock(self) -> None:

@@ -19,8 +19,10 @@ import itertools
 import math
 from typing import TYPE_CHECKING
 
+from trio.lowlevel import Abort, current_task, wait_task_rescheduled
+
 from ._distributions import Distribution, as_distribution
-from ._errors import ConfigError, RequestError, check_positive
+from ._errors import ConfigError, RequestError, Timeout, check_positive
 from ._messages import Request, Response
 from ._metrics import ClientMetrics
 from ._workload import Shape, Workload, as_shape
@@ -55,7 +57,8 @@ class Load:
 
     def __init__(self, target: str, *, workload: Workload | None = None, timeout_s: float = 10.0,
                  retries: int = 0, retry_backoff_s: float = 0.05, client: str = "client",
-                 region: str | None = None, name: str | None = None, headers: dict | None = None) -> None:
+                 region: str | None = None, name: str | None = None, headers: dict | None = None,
+                 resolver=None) -> None:
         if not isinstance(target, str) or not target:
             raise ConfigError(f"target must be a host name, got {target!r}")
         check_positive("timeout_s", timeout_s)
@@ -73,6 +76,11 @@ class Load:
         self.region = region
         self.name = name or f"{type(self).__name__.lower()}->{target}"
         self.headers = dict(headers or {})
+        # resolver: optional; then ``target`` is a name, looked up per request (components.Resolver)
+        if resolver is not None and not all(callable(getattr(resolver, m, None))
+                                            for m in ("lookup", "query", "validate")):
+            raise ConfigError(f"resolver must have lookup(), query() and validate() methods, got {resolver!r}")
+        self.resolver = resolver
         self.sim: Sim | None = None
         self.metrics: ClientMetrics | None = None
         self.stopped = False
@@ -109,7 +117,27 @@ class Load:
             req = req.copy(hops=0)
         else:
             req.hops = 0
-        self.net.send(self.client, self.target, req, pending.on_reply, self.timeout_s)
+        target = self.target
+        if self.resolver is not None:
+            target = self.resolver.lookup(self, target)
+            if target is None:  # not cached: ask the DNS over the network, send when it answers
+                asked_at = self.sched.now
+                self.resolver.query(self, self.target,
+                                    lambda address: self._send_resolved(pending, req, asked_at, address))
+                return
+        self.net.send(self.client, target, req, pending.on_reply, self.timeout_s)
+
+    def _send_resolved(self, pending: _Pending, req: Request, asked_at: float, address: str | None) -> None:
+        """The resolver answered: send to ``address``; no address is an error of kind ``dns``."""
+        if address is None:
+            self.metrics.record_error(self.sched.now, "dns")
+            self._done(pending, False)
+            return
+        left_s = self.timeout_s - (self.sched.now - asked_at)
+        if left_s <= 0:
+            pending.on_reply(Timeout(f"no answer for {self.target!r} within {self.timeout_s:g} s (DNS included)"))
+            return
+        self.net.send(self.client, address, req, pending.on_reply, left_s)
 
     def _on_reply(self, pending: _Pending, result) -> None:
         now = self.sched.now
@@ -164,35 +192,71 @@ class OpenLoop(Load):
             raise ConfigError(f"connections must be an integer >= 1 or None, got {connections!r}")
         self.arrivals = arrivals
         self.connections = connections
+        self._timer = None
+        self._task = None
 
     def set_rate(self, rate) -> None:
         """Change the arrival rate now (from a task, the dashboard or a scheduled action)."""
         self.shape = as_shape(rate)
 
     async def run(self, until: float) -> None:
-        sched, rng = self.sched, self.rng
-        t0 = sched.now
-        conns = [next(self._conn_ids) for _ in range(self.connections)] if self.connections else None
-        poisson = self.arrivals == "poisson"
-        i = 0
-        sleep = sched.sleep
-        while not self.stopped:
-            rate = self.shape.rate_at(sched.now - t0)
-            if rate <= 0:
-                await sleep(min(0.1, until - sched.now))
-                if sched.now >= until:
-                    return
-                continue
-            gap = -math.log(1.0 - rng.random()) / rate if poisson else 1.0 / rate
-            if sched.now + gap >= until:
-                await sleep(until - sched.now)
-                return
-            await sleep(gap)
-            if self.stopped:
-                return
-            conn = conns[i % len(conns)] if conns else next(self._conn_ids)
-            self._issue(self._new_request(i, conn))
-            i += 1
+        # Arrivals are a chain of scheduler callbacks, not a sleeping task: an
+        # arrival then costs no task switch. The task only waits for the chain's end.
+        if self.stopped:
+            return
+        sched = self.sched
+        self._until = until
+        self._t0 = sched.now
+        self._conns = [next(self._conn_ids) for _ in range(self.connections)] if self.connections else None
+        self._poisson = self.arrivals == "poisson"
+        self._i = 0
+        self._task = current_task()
+        self._plan()
+        await wait_task_rescheduled(self._abort)
+
+    def _abort(self, _raise_cancel) -> Abort:
+        if self._timer is not None:
+            self._timer.cancel()
+        self._task = None
+        return Abort.SUCCEEDED
+
+    def _plan(self, _=None) -> None:
+        """Schedule the next arrival (or the end of the run)."""
+        sched = self.sched
+        if self.stopped:
+            return self._finish()
+        now = sched.now
+        rate = self.shape.rate_at(now - self._t0)
+        if rate <= 0:
+            self._timer = sched.call_later(min(0.1, self._until - now), self._idle_tick)
+            return
+        gap = -math.log(1.0 - self.rng.random()) / rate if self._poisson else 1.0 / rate
+        if now + gap >= self._until:
+            self._timer = sched.call_later(self._until - now, self._finish)
+            return
+        self._timer = sched.call_later(gap, self._arrive)
+
+    def _idle_tick(self, _=None) -> None:
+        if self.sched.now >= self._until:
+            self._finish()
+        else:
+            self._plan()
+
+    def _arrive(self, _=None) -> None:
+        if self.stopped:
+            return self._finish()
+        i = self._i
+        conns = self._conns
+        conn = conns[i % len(conns)] if conns else next(self._conn_ids)
+        self._issue(self._new_request(i, conn))
+        self._i = i + 1
+        self._plan()
+
+    def _finish(self, _=None) -> None:
+        self._timer = None
+        task, self._task = self._task, None
+        if task is not None:
+            self.sched._wake_sleeper(task)
 
 
 class Population(OpenLoop):

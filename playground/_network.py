@@ -118,6 +118,7 @@ class Network:
         self._busy_until: dict[tuple[str, str], float] = {}
         self._route_cache: dict[tuple[str, str], tuple[Link, tuple[str, str]]] = {}
         self.counters: Counter[str] = Counter()
+        self.active = False  # True while a run is in progress; messages outside a run vanish
 
     # -- wiring -------------------------------------------------------------------
     def add_host(self, node: "Node") -> None:
@@ -253,6 +254,8 @@ class Network:
         sched.call_at(sched.now + delay, self._arrive, (key, fn, arg))
 
     def _arrive(self, item) -> None:
+        if not self.active:  # a message still on the wire when its run ended
+            return
         key, fn, arg = item
         if key in self._cut and key[0] != key[1]:
             self.counters["dropped_in_flight"] += 1

@@ -237,6 +237,10 @@ class Node:
             task = self._idle.pop()
             self.sched._woke += 1
             reschedule(task, Value(ex))
+        elif self._nursery is None:  # between lifetimes (the run is ending)
+            del self._inflight[ex]
+            self.refused += 1
+            self.net.refuse(ex)
         elif self.concurrency is None or self._workers < self.concurrency:
             self._workers += 1
             self.sched._woke += 1

@@ -53,6 +53,7 @@ class Report:
     simulated_s: float = 0.0
     events_fired: int = 0
     title: str = ""
+    overall: LatencySummary | None = None  # every load's latencies together
 
     # -- headline figures (all loads together) --------------------------------------
     @property
@@ -90,7 +91,9 @@ class Report:
 
     @property
     def latency(self) -> LatencySummary:
-        """Latency of the busiest load (the one that sent most), for quick reading."""
+        """Latency of successful requests over all loads together."""
+        if self.overall is not None:
+            return self.overall
         if not self.clients:
             return LatencySummary(0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0)
         return max(self.clients.values(), key=lambda c: c.sent).latency

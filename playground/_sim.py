@@ -34,6 +34,7 @@ import trio
 from ._clock import RealtimeScheduler, Scheduler, VirtualClock
 from ._errors import ConfigError, WiringError, check_positive
 from ._load import Load
+from ._metrics import LatencyHistogram
 from ._network import Network
 from ._node import Node
 from ._report import Report
@@ -85,6 +86,7 @@ class Sim:
         self._ids = itertools.count(1)
         self.runs = 0
         self.last_report: Report | None = None
+        self._loads_scope: trio.CancelScope | None = None
 
     # -- building -----------------------------------------------------------------
     def add(self, node: Node, *, region: str | None = None) -> Node:
@@ -197,7 +199,10 @@ class Sim:
         for node in self.net.hosts.values():
             node.validate(self)
         for load in self.loads:
-            self.net.host(load.target)
+            if getattr(load, "resolver", None) is None:
+                self.net.host(load.target)
+            else:  # the target is a DNS name: the resolver checks its DNS and record
+                load.resolver.validate(self, load)
         self._check_cycles()
 
     def _check_cycles(self) -> None:
@@ -225,7 +230,8 @@ class Sim:
         self.validate()
         if self.realtime:
             return trio.run(self.run_async, duration_s, drain_s)
-        return trio.run(self.run_async, duration_s, drain_s, clock=VirtualClock())
+        # time goes on from where the last run ended, so TTLs and lags stay meaningful across runs
+        return trio.run(self.run_async, duration_s, drain_s, clock=VirtualClock(start_s=self.sched.now))
 
     def _check_run_args(self, duration_s, drain_s) -> None:
         check_positive("duration_s", duration_s)
@@ -234,8 +240,13 @@ class Sim:
         if self.running:
             raise ConfigError("this Sim is already running")
 
-    async def run_async(self, duration_s: float = 10.0, drain_s: float | None = None) -> Report:
-        """Run inside an existing trio run and return the report."""
+    async def run_async(self, duration_s: float = 10.0, drain_s: float | None = None, *,
+                        task_status=trio.TASK_STATUS_IGNORED) -> Report:
+        """Run inside an existing trio run and return the report.
+
+        ``await nursery.start(sim.run_async, ...)`` returns once every host is
+        up (so real traffic can be sent in with ``sim.net.call``).
+        """
         self._check_run_args(duration_s, drain_s)
         self.validate()
         clock = trio.lowlevel.current_clock()
@@ -246,11 +257,25 @@ class Sim:
                 nursery.start_soon(sched.drive)
             else:
                 sched = clock.scheduler
-            report = await self._run_on(sched, duration_s, drain_s)
+            report = await self._run_on(sched, duration_s, drain_s, task_status)
             nursery.cancel_scope.cancel()
         return report
 
-    async def _run_on(self, sched: Scheduler, duration_s: float, drain_s: float | None) -> Report:
+    async def serve_async(self, *, drain_s: float | None = None, task_status=trio.TASK_STATUS_IGNORED) -> Report:
+        """Run with no set end (a live server) until ``stop()``; then drain and return the report.
+
+        ``await nursery.start(sim.serve_async)`` returns once every host is up.
+        Cancelling the caller's scope also ends it, without a report.
+        """
+        return await self.run_async(math.inf, drain_s, task_status=task_status)
+
+    def stop(self) -> None:
+        """End the current run now: loads stop, answers in flight drain, the report is made."""
+        if self._loads_scope is not None:
+            self._loads_scope.cancel()
+
+    async def _run_on(self, sched: Scheduler, duration_s: float, drain_s: float | None,
+                      task_status=trio.TASK_STATUS_IGNORED) -> Report:
         _seed_trio_scheduler(self.seed)
         wall0 = time.perf_counter()
         self.sched = sched
@@ -270,17 +295,29 @@ class Sim:
         if drain_s is None:
             drain_s = max([load.timeout_s * (load.retries + 1) for load in self.loads] or [0.0]) + 1.0
         self.running = True
+        self.net.active = True
         try:
             async with trio.open_nursery() as nursery:
                 for node in self.net.hosts.values():  # one at a time: start order is fixed
                     await nursery.start(node._lifecycle)
                 for t_s, action, args in sorted(self._actions, key=lambda a: a[0]):
                     sched.call_at(self._t0 + t_s, _run_action, (self, action, args))
-                async with trio.open_nursery() as loads:
-                    for load in self.loads:
-                        loads.start_soon(load.run, until)
+                task_status.started()
+                with trio.CancelScope() as loads_scope:
+                    self._loads_scope = loads_scope  # stop() cancels it
+                    async with trio.open_nursery() as loads:
+                        for load in self.loads:
+                            loads.start_soon(load.run, until)
+                        if math.isinf(until):  # open-ended: lasts until stop(), loads or not
+                            loads.start_soon(trio.sleep_forever)
+                        else:  # the run lasts duration_s, loads or not
+                            loads.start_soon(sched.sleep, until - sched.now)
+                self._loads_scope = None
                 for load in self.loads:
                     load.stop()
+                if loads_scope.cancel_called:  # stopped: measure what ran
+                    until = min(until, sched.now)
+                    duration_s = until - self._t0
                 # drain: wait for answers still on their way, up to drain_s
                 deadline = until + drain_s
                 while sched.now < deadline and any(l.metrics.in_flight for l in self.loads):
@@ -290,14 +327,17 @@ class Sim:
                 nursery.cancel_scope.cancel()
         finally:
             self.running = False
+            self.net.active = False
+            self._loads_scope = None
         self.last_report = report
         return report
 
     def _report(self, duration_s: float, end: float, wall_s: float) -> Report:
         clients = {}
+        overall = LatencyHistogram()
         for load in self.loads:
-            stats = load.metrics.stats(end)
-            clients[load.name] = stats
+            clients[load.name] = load.metrics.stats(end)
+            overall.merge(load.metrics.latency)
         return Report(
             seed=self.seed,
             duration_s=duration_s,
@@ -309,6 +349,7 @@ class Sim:
             series={load.name: load.metrics.series() for load in self.loads},
             simulated_s=end - self._t0,
             events_fired=self.sched.fired,
+            overall=overall.summary(),
         )
 
     # -- looking at it ---------------------------------------------------------------------
@@ -353,6 +394,8 @@ def _ident(name: str) -> str:
 
 def _run_action(item) -> None:
     sim, action, args = item
+    if not sim.running:  # scheduled beyond the end of its run
+        return
     try:
         action(*args)
     except Exception as exc:  # a bad scheduled action is noted, not fatal

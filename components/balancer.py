@@ -1,0 +1,471 @@
+"""Load balancers: one address in front of many backends, at layer 7 (requests) or layer 4 (connections).
+
+An *L7* balancer (nginx, HAProxy in http mode, Envoy) terminates HTTP: it
+reads every request, routes it by path, host or header to a pool of
+backends, picks one with a policy, adds ``x-forwarded-for``, and when a
+backend fails it can retry an idempotent request on another. An *L4*
+balancer (LVS, AWS NLB, HAProxy in tcp mode) sees only connections: the
+first packet of a connection picks a backend and every later byte of that
+connection goes to the same one, so a few long-lived keep-alive connections
+can load backends unevenly however good the policy is.
+
+Both run active health checks as background tasks that send real requests
+over the simulated network, eject outliers passively, may ramp returning
+backends up slowly, and answer at once with 503 "no healthy backend" when no
+backend is eligible (never a hang). A connection refused is always tried on
+another backend: the request never reached anyone. Both are hosts and can
+crash; what they learnt (health, ejections, the connection table) is lost.
+
+Modelled: routing rules, policies (``components.policies``), sticky cookies,
+per-attempt timeouts, retries bounded by a retry budget, health and outlier
+state (``components.health``). Left out: TLS, HTTP/2 multiplexing, request
+buffering limits, connection draining, and the L4 balancer's own TCP resets
+(when it has nothing to offer it answers 503, as the engine's messages are
+HTTP).
+
+    lb = L7Balancer("lb", ["app1", "app2", "app3"], health_check=HealthCheck(interval_s=0.5), retries=2)
+    lb = L7Balancer("lb", ["app1", "app2"], pools={"cdn": ["edge"]}, routes=[Route(pool="cdn", prefix="/static")])
+    l4 = L4Balancer("nlb", ["app1", "app2", "app3"], policy=LeastConnections())
+"""
+from __future__ import annotations
+
+import copy
+from collections import Counter
+from dataclasses import dataclass
+from typing import Any, Mapping, Sequence
+
+from playground import ConfigError, Node, Request, RequestError, Response, WiringError
+from playground._errors import check_positive
+
+from .health import (HealthCheck, HealthTracker, OutlierDetection, OutlierTracker, RetryBudget,
+                     RetryBudgetTracker, slow_start_factor)
+from .policies import BackendState, ConsistentHash, Policy, RoundRobin
+
+__all__ = ["L7Balancer", "L4Balancer", "Route"]
+
+RETRY_STATUSES = frozenset({502, 503, 504})
+RETRY_KINDS = frozenset({"timeout", "reset", "refused"})
+DEFAULT_POOL = "default"
+
+
+@dataclass(frozen=True)
+class Route:
+    """Send requests matching every given condition to ``pool``; the first matching route wins.
+
+        >>> Route(pool="cdn", prefix="/static")
+        Route(pool='cdn', prefix='/static', host=None, header=None, value=None)
+
+    ``host`` matches the host header (without a port); ``header`` alone matches
+    its presence, with ``value`` its exact value.
+    """
+
+    pool: str
+    prefix: str | None = None
+    host: str | None = None
+    header: str | None = None
+    value: str | None = None
+
+    def __post_init__(self) -> None:
+        if not (isinstance(self.pool, str) and self.pool):
+            raise ConfigError(f"Route pool must be a non-empty string, got {self.pool!r}")
+        if self.prefix is not None and not (isinstance(self.prefix, str) and self.prefix.startswith("/")):
+            raise ConfigError(f"Route prefix must start with '/', got {self.prefix!r}")
+        if self.value is not None and self.header is None:
+            raise ConfigError(f"Route value {self.value!r} needs a header name")
+        if self.prefix is None and self.host is None and self.header is None:
+            raise ConfigError(f"Route to {self.pool!r} needs at least one of prefix, host, header")
+        if self.header is not None:
+            object.__setattr__(self, "header", self.header.lower())
+
+    def matches(self, request: Request) -> bool:
+        if self.prefix is not None and not request.route.startswith(self.prefix):
+            return False
+        if self.host is not None:
+            host = request.headers.get("host", "").split(":", 1)[0].lower()
+            if host != self.host.lower():
+                return False
+        if self.header is not None:
+            got = request.headers.get(self.header)
+            if got is None or (self.value is not None and got != self.value):
+                return False
+        return True
+
+
+def _weights(owner: str, pool: str, backends) -> dict[str, float]:
+    if isinstance(backends, str):
+        backends = [backends]
+    items = list(backends.items()) if isinstance(backends, Mapping) else [(b, 1.0) for b in backends]
+    if not items:
+        raise WiringError(f"{owner}: backends of pool {pool!r} must name at least one host, got {backends!r}")
+    out: dict[str, float] = {}
+    for name, weight in items:
+        if not (isinstance(name, str) and name):
+            raise ConfigError(f"{owner}: a backend must be a host name, got {name!r}")
+        check_positive(f"weight of backend {name!r}", weight)
+        out[name] = float(weight)
+    return out
+
+
+def _error_response(kind: str, message: str) -> Response:
+    return Response(504 if kind == "timeout" else 502, {"x-error": kind}, message.encode())
+
+
+class _Balancer(Node):
+    """What both balancers share: pools, eligibility, health checks, outliers, one forwarding attempt."""
+
+    kind = "lb"
+
+    def __init__(self, name: str, pools: dict, *, policy: Policy | None, health_check: HealthCheck | None,
+                 outlier: OutlierDetection | None, slow_start_s: float, timeout_s: float,
+                 region: str | None, concurrency: int | None, queue_limit: int | None) -> None:
+        super().__init__(name, region=region, concurrency=concurrency, queue_limit=queue_limit)
+        owner = f"{type(self).__name__} {name!r}"
+        self.pools = {p: _weights(owner, p, b) for p, b in pools.items()}
+        policy = RoundRobin() if policy is None else policy
+        if not callable(getattr(policy, "choose", None)):
+            raise ConfigError(f"policy must have a choose(backends, request, rng) method, got {policy!r}")
+        if health_check is not None and not isinstance(health_check, HealthCheck):
+            raise ConfigError(f"health_check must be a HealthCheck, got {health_check!r}")
+        if outlier is not None and not isinstance(outlier, OutlierDetection):
+            raise ConfigError(f"outlier must be an OutlierDetection, got {outlier!r}")
+        check_positive("slow_start_s", slow_start_s, allow_zero=True)
+        check_positive("timeout_s", timeout_s)
+        self.policy = policy
+        self._policies = {p: copy.deepcopy(policy) for p in self.pools}  # each pool keeps its own position
+        self.health_check = health_check
+        self.outlier = outlier
+        self.slow_start_s = float(slow_start_s)
+        self.timeout_s = float(timeout_s)
+        self.backend_names = tuple(dict.fromkeys(n for pool in self.pools.values() for n in pool))
+        self._reset_state()
+
+    def _reset_state(self) -> None:
+        self._states = {n: BackendState(n) for n in self.backend_names}
+        hc = self.health_check
+        self._health = {n: HealthTracker(hc) for n in self.backend_names} if hc else {}
+        self._outliers = OutlierTracker(self.outlier, self.backend_names) if self.outlier else None
+        self._returned_at: dict[str, float] = {}
+        self.sent: Counter[str] = Counter()
+        self.health_changes: Counter[str] = Counter()
+        self.ejections: Counter[str] = Counter()
+        self.no_backend = 0
+        self.refused_retries = 0
+
+    # -- wiring ---------------------------------------------------------------------------
+    def downstream(self) -> tuple[str, ...]:
+        return self.backend_names
+
+    def validate(self, sim) -> None:
+        for name in self.backend_names:
+            if name not in sim.net.hosts:
+                known = ", ".join(sorted(sim.net.hosts)) or "none"
+                raise WiringError(f"{type(self).__name__} {self.name!r}: unknown backend host {name!r} "
+                                  f"(known hosts: {known})")
+
+    def _attach(self, sim, rng) -> None:
+        super()._attach(sim, rng)
+        self._reset_state()
+
+    def on_crash(self) -> None:  # a balancer keeps what it learnt in memory only
+        active = {n: s.active for n, s in self._states.items()}
+        self._reset_state()
+        for n, a in active.items():  # held requests still unwind and decrement
+            self._states[n].active = a
+
+    # -- who may serve ------------------------------------------------------------------------
+    def _eligible_name(self, name: str, now: float) -> bool:
+        health = self._health.get(name)
+        if health is not None and not health.up:
+            return False
+        return not (self._outliers is not None and self._outliers.ejected(name, now))
+
+    def _eligible(self, pool: str, now: float, exclude=()) -> list[BackendState]:
+        out = []
+        for name, weight in self.pools[pool].items():
+            if name in exclude or not self._eligible_name(name, now):
+                continue
+            state = self._states[name]
+            back = self._returned_at.get(name)
+            state.weight = weight if back is None else weight * slow_start_factor(now - back, self.slow_start_s)
+            out.append(state)
+        return out
+
+    def _no_backend(self) -> Response:
+        self.no_backend += 1
+        return Response(503, {"x-error": "no-backend", "retry-after": "1"}, b"no healthy backend")
+
+    def _backend_failed(self, name: str) -> None:
+        """A backend left the eligible set (hook: the L4 balancer forgets its connections)."""
+
+    # -- one attempt ----------------------------------------------------------------------------
+    async def _attempt(self, name: str, request: Request) -> Response | RequestError:
+        """Forward ``request`` to ``name``; the answer or the error, fed to outlier detection."""
+        state = self._states[name]
+        state.active += 1
+        self.sent[name] += 1
+        try:
+            result: Response | RequestError = await self.call(name, request, self.timeout_s)
+        except RequestError as exc:
+            result = exc
+        finally:
+            state.active -= 1
+        self._passive(name, result)
+        return result
+
+    def _counts_as_failure(self, result) -> bool:
+        return isinstance(result, RequestError) or result.status >= 500
+
+    def _passive(self, name: str, result) -> None:
+        if self._outliers is None:
+            return
+        now = self.sched.now
+        if self._outliers.record(name, not self._counts_as_failure(result), now):
+            self.ejections[name] += 1
+            self._returned_at[name] = now + self.outlier.ejection_s
+            self._backend_failed(name)
+            self.sim.event(f"{self.name}: ejected {name} for {self.outlier.ejection_s:g}s")
+
+    # -- active health checks ---------------------------------------------------------------------
+    async def run(self) -> None:
+        hc = self.health_check
+        if hc is None:
+            return
+        n = len(self.backend_names)
+        for i, name in enumerate(self.backend_names):  # staggered, as real checkers spread their probes
+            self.spawn(self._check_loop, name, hc.interval_s * i / n)
+
+    async def _check_loop(self, name: str, offset_s: float) -> None:
+        hc = self.health_check
+        await self.sleep(offset_s)
+        while True:
+            started = self.sched.now
+            probe = Request("GET", hc.path, {"user-agent": "playground-health-check"}, client=self.name)
+            try:
+                response = await self.call(name, probe, hc.timeout_s)
+                passed = response.status < 500
+            except RequestError:
+                passed = False
+            tracker = self._health[name]
+            if tracker.record(passed):
+                self.health_changes[name] += 1
+                if tracker.up:
+                    self._returned_at[name] = self.sched.now
+                else:
+                    self._backend_failed(name)
+                self.sim.event(f"{self.name}: {name} marked {'up' if tracker.up else 'down'}")
+            await self.sleep(max(0.0, started + hc.interval_s - self.sched.now))
+
+    # -- figures ------------------------------------------------------------------------------------
+    def detail(self) -> dict[str, Any]:
+        now = self.sched.now if self.sched else 0.0
+        d: dict[str, Any] = {
+            "policy": repr(self.policy),
+            "sent": {n: self.sent[n] for n in self.backend_names},
+            "no_backend": self.no_backend,
+            "refused_retries": self.refused_retries,
+        }
+        if self.health_check:
+            d["health_changes"] = {n: self.health_changes[n] for n in self.backend_names}
+        if self.outlier:
+            d["ejections"] = {n: self.ejections[n] for n in self.backend_names}
+        d["down"] = [n for n in self.backend_names if not self._eligible_name(n, now)]
+        return d
+
+
+class L7Balancer(_Balancer):
+    """An HTTP balancer: routes, picks a backend per request, retries, adds ``x-backend``.
+
+        >>> lb = L7Balancer("lb", ["app1", "app2"], retries=2, health_check=HealthCheck())
+        >>> lb.downstream()
+        ('app1', 'app2')
+
+    ``backends`` (a list of hosts, or a mapping host -> weight) is the default
+    pool; ``pools`` adds named ones that ``routes`` send requests to. Defaults:
+    round robin, 5 s per attempt, 1 retry under a ``RetryBudget()``, no health
+    checks, no outlier detection, no slow start, no sticky sessions.
+    """
+
+    def __init__(self, name: str, backends: Sequence[str] | Mapping[str, float] = (), *,
+                 pools: Mapping[str, Sequence[str] | Mapping[str, float]] | None = None,
+                 routes: Sequence[Route] = (), policy: Policy | None = None, sticky: bool = False,
+                 timeout_s: float = 5.0, retries: int = 1, retry_budget: RetryBudget | None = RetryBudget(),
+                 health_check: HealthCheck | None = None, outlier: OutlierDetection | None = None,
+                 slow_start_s: float = 0.0, region: str | None = None, concurrency: int | None = None,
+                 queue_limit: int | None = None) -> None:
+        all_pools = {DEFAULT_POOL: backends, **dict(pools or {})}
+        if not backends and pools:  # routes only, no default pool
+            del all_pools[DEFAULT_POOL]
+        if not any(all_pools.values()):
+            raise WiringError(f"L7Balancer {name!r}: backends must name at least one host, got {list(backends)!r}")
+        for route in routes:
+            if not isinstance(route, Route):
+                raise ConfigError(f"routes must be Route objects, got {route!r}")
+            if route.pool not in all_pools:
+                raise ConfigError(f"route pool {route.pool!r} is not defined (pools: {', '.join(all_pools)})")
+        if not (isinstance(retries, int) and not isinstance(retries, bool) and retries >= 0):
+            raise ConfigError(f"retries must be an integer >= 0, got {retries!r}")
+        if retry_budget is not None and not isinstance(retry_budget, RetryBudget):
+            raise ConfigError(f"retry_budget must be a RetryBudget or None, got {retry_budget!r}")
+        self.routes = tuple(routes)
+        self.sticky = bool(sticky)
+        self.retries = retries
+        self.retry_budget = retry_budget
+        super().__init__(name, all_pools, policy=policy, health_check=health_check, outlier=outlier,
+                         slow_start_s=slow_start_s, timeout_s=timeout_s, region=region,
+                         concurrency=concurrency, queue_limit=queue_limit)
+
+    def _reset_state(self) -> None:
+        super()._reset_state()
+        self._budget = RetryBudgetTracker(self.retry_budget) if self.retry_budget else None
+        self.retries_used = 0
+        self.unroutable = 0
+
+    def pool_for(self, request: Request) -> str | None:
+        for route in self.routes:
+            if route.matches(request):
+                return route.pool
+        return DEFAULT_POOL if DEFAULT_POOL in self.pools else None
+
+    async def handle(self, request: Request) -> Response:
+        pool = self.pool_for(request)
+        if pool is None:
+            self.unroutable += 1
+            return Response(404, {"x-error": "no-route"}, b"no route for this request")
+        now = self.sched.now
+        if self._budget is not None:
+            self._budget.request(now)
+        forwarded = request.copy()
+        xff = request.headers.get("x-forwarded-for")
+        forwarded.headers["x-forwarded-for"] = f"{xff}, {request.client}" if xff else request.client
+        pinned = _sticky_backend(request) if self.sticky else None
+        tried: set[str] = set()
+        retries_left = self.retries
+        while True:
+            now = self.sched.now
+            eligible = self._eligible(pool, now, tried)
+            if not eligible:
+                return self._no_backend()
+            if pinned is not None and any(b.name == pinned for b in eligible):
+                name = pinned
+            else:
+                name = self._policies[pool].choose(eligible, request, self.rng)
+            pinned = None
+            tried.add(name)
+            result = await self._attempt(name, forwarded.copy())
+            if isinstance(result, Response):
+                kind = None if result.status not in RETRY_STATUSES else "5xx"
+            else:
+                kind = result.kind
+            if kind is None:
+                return self._answer(result, name, request)
+            if kind == "refused":  # never reached the backend: always safe to try another
+                self.refused_retries += 1
+                continue
+            if retries_left and request.idempotent and (kind in RETRY_KINDS or kind == "5xx"):
+                if self._budget is None or self._budget.try_retry(self.sched.now):
+                    retries_left -= 1
+                    self.retries_used += 1
+                    continue
+            if isinstance(result, Response):
+                return self._answer(result, name, request)
+            response = _error_response(kind, str(result))
+            response.headers["x-backend"] = name
+            return response
+
+    def _answer(self, response: Response, name: str, request: Request) -> Response:
+        headers = {**response.headers, "x-backend": name}
+        if self.sticky and _sticky_backend(request) != name:
+            headers["set-cookie"] = f"lb={name}"
+        return Response(response.status, headers, response.body)
+
+    def detail(self) -> dict[str, Any]:
+        d = super().detail()
+        d["retries_used"] = self.retries_used
+        d["retries_denied"] = self._budget.denied if self._budget else 0
+        if self.routes:
+            d["unroutable"] = self.unroutable
+        return d
+
+
+def _sticky_backend(request: Request) -> str | None:
+    for part in request.headers.get("cookie", "").split(";"):
+        key, _, value = part.strip().partition("=")
+        if key == "lb" and value:
+            return value
+    return None
+
+
+class L4Balancer(_Balancer):
+    """A connection balancer: the first request of a connection picks a backend, the rest follow it.
+
+        >>> l4 = L4Balancer("nlb", ["app1", "app2", "app3"])
+
+    It never reads paths or headers and never retries a request that reached a
+    backend (it cannot know the bytes are safe to replay); only a refused
+    connection is tried elsewhere. A connection's entry is dropped when its
+    backend fails. ``request.conn == 0`` means a new connection per request.
+    Passive outlier detection sees connection failures only, not statuses.
+    """
+
+    kind = "l4lb"
+
+    def __init__(self, name: str, backends: Sequence[str] | Mapping[str, float] = (), *,
+                 policy: Policy | None = None, timeout_s: float = 5.0, health_check: HealthCheck | None = None,
+                 outlier: OutlierDetection | None = None, slow_start_s: float = 0.0, region: str | None = None,
+                 concurrency: int | None = None, queue_limit: int | None = None) -> None:
+        if not backends:
+            raise WiringError(f"L4Balancer {name!r}: backends must name at least one host, got {list(backends)!r}")
+        if isinstance(policy, ConsistentHash) and policy.key != "client":
+            raise ConfigError(f"L4Balancer {name!r} cannot hash on {policy.key!r}: it sees connections, "
+                              f"not HTTP; use ConsistentHash(key='client')")
+        super().__init__(name, {DEFAULT_POOL: backends}, policy=policy, health_check=health_check,
+                         outlier=outlier, slow_start_s=slow_start_s, timeout_s=timeout_s, region=region,
+                         concurrency=concurrency, queue_limit=queue_limit)
+
+    def _reset_state(self) -> None:
+        super()._reset_state()
+        self.connections: dict[int, str] = {}
+        self.conn_dropped = 0
+
+    def _backend_failed(self, name: str) -> None:
+        gone = [c for c, b in self.connections.items() if b == name]
+        for c in gone:
+            del self.connections[c]
+        self.conn_dropped += len(gone)
+
+    def _counts_as_failure(self, result) -> bool:
+        return isinstance(result, RequestError)
+
+    async def handle(self, request: Request) -> Response:
+        conn = request.conn
+        name = self.connections.get(conn) if conn else None
+        tried: set[str] = set()
+        while True:
+            now = self.sched.now
+            if name is not None and not self._eligible_name(name, now):
+                self._backend_failed(name)
+                name = None
+            if name is None:
+                eligible = self._eligible(DEFAULT_POOL, now, tried)
+                if not eligible:
+                    return self._no_backend()
+                name = self._policies[DEFAULT_POOL].choose(eligible, request, self.rng)
+                if conn:
+                    self.connections[conn] = name
+            tried.add(name)
+            result = await self._attempt(name, request)
+            if isinstance(result, Response):
+                return result
+            if conn and self.connections.get(conn) == name:
+                del self.connections[conn]
+                self.conn_dropped += 1
+            if result.kind != "refused":
+                return _error_response(result.kind, str(result))
+            self.refused_retries += 1
+            name = None
+
+    def detail(self) -> dict[str, Any]:
+        d = super().detail()
+        d["connections"] = len(self.connections)
+        d["conn_dropped"] = self.conn_dropped
+        return d

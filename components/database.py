@@ -1,0 +1,441 @@
+"""The database host: real SQLite behind injected latency, a connection limit and IO channels.
+
+A real database server accepts a limited number of connections, parses each
+statement, and waits on its storage: a read costs a page fetch, a write costs a
+log flush. The storage does a few things at once (its IO channels); beyond
+that, statements queue, so a busy database is slow before it is down, and past
+its connection limit it refuses (503). A read replica is a second server that
+replays its primary's log a little later: reads from it may be stale.
+
+Kept: real rows (``sqlite3``, see ``database_store.py``), a latency per query
+kind (``read_latency``, ``write_latency``: seconds or a ``Distribution``) spent
+holding one of ``io_capacity`` IO slots (a FIFO ``Resource``), the connection
+limit (``max_connections`` workers, then an accept queue of ``queue_limit``,
+then 503), ``slow(factor)``, and asynchronous replication over the simulated
+network. Left out: CPU for planning and sorting (a slow query costs what its
+kind costs), locks and deadlocks, and replicas spending IO to replay.
+
+Durability model: storage is durable, like a database with a write-ahead log.
+A write commits when its IO completes and is acknowledged at once; ``crash()``
+fails what was in flight (never acknowledged, never committed) and keeps every
+committed row and the log, also for an in-memory database. App servers crash
+without touching the database's rows: it is a separate host.
+
+Replication: the primary ships committed writes to each replica in batches
+(one shipping task per replica, woken by each commit, with a heartbeat every
+second); a replica applies a batch ``replication_lag_s`` after it arrives and
+tells the primary how far it has got. A replica that crashed loses what it had
+received but not applied, reports its position on the next heartbeat, and the
+primary ships from there. A replica starts as a copy of its primary (a base
+backup) when the log cannot bring it up to date. Replicas refuse writes (403).
+
+HTTP surface: ``POST /query`` with ``{"sql": ..., "params": [...]}`` answers
+``{"rows", "columns", "rowcount", "lastrowid", "version"}``; ``GET``/``PUT``/
+``DELETE /kv/<key>`` read and write the ``kv`` table. Bad SQL is a 400 with the
+message. Every answer carries ``x-db-version``, the last write this host has
+applied; a read with ``x-min-version`` newer than that is counted as stale and
+marked ``x-stale: 1``.
+
+    db = Database("db", schema="CREATE TABLE users (id INTEGER PRIMARY KEY, name TEXT)",
+                  read_latency=LogNormal(0.002), write_latency=0.005, io_capacity=4)
+    replica = Database("db-r1", replica_of="db", replication_lag_s=0.5)
+"""
+from __future__ import annotations
+
+import sqlite3
+from collections import deque
+from os import PathLike
+from typing import Any, Callable, Iterable
+from urllib.parse import unquote
+
+import trio
+from trio.lowlevel import Abort, current_task, wait_task_rescheduled
+
+from playground import (ConfigError, LatencyHistogram, Node, Request, RequestError, Resource, Response,
+                        WiringError, as_distribution)
+
+from .database_store import READ, WRITE, LogEntry, Result, SqlStore, StatementError, classify, dumps, loads
+
+__all__ = ["Database"]
+
+SHIP_BATCH_ENTRIES = 500
+HEARTBEAT_S = 1.0
+SHIP_RETRY_S = 0.2
+SHIP_TIMEOUT_S = 2.0
+
+_CLIENT_ERRORS = (StatementError, sqlite3.Error, sqlite3.Warning, OverflowError)
+
+
+class _BadRequest(ValueError):
+    """The request itself is malformed (not JSON, wrong fields): a 400."""
+
+
+def _check_count(name: str, value) -> None:
+    if not (isinstance(value, int) and not isinstance(value, bool) and value >= 1):
+        raise ConfigError(f"{name} must be an integer >= 1, got {value!r}")
+
+
+class Database(Node):
+    """A database host. Defaults: read 2 ms, write 5 ms, 4 IO slots, 100 connections, accept queue 100.
+
+    ``path`` is a SQLite file (default: in memory). ``schema`` is one SQL script
+    or a list of them, run once when the database is built. ``replica_of``
+    makes this host a read replica of that database, ``replication_lag_s``
+    (seconds or a Distribution, default 0) after each batch arrives.
+    """
+
+    kind = "database"
+
+    def __init__(self, name: str, *, path: str | PathLike[str] | None = None, schema: str | Iterable[str] = (),
+                 read_latency=0.002, write_latency=0.005, io_capacity: int = 4, max_connections: int = 100,
+                 queue_limit: int | None = 100, replica_of: str | None = None, replication_lag_s=None,
+                 region: str | None = None) -> None:
+        _check_count("max_connections", max_connections)
+        _check_count("io_capacity", io_capacity)
+        super().__init__(name, region=region, concurrency=max_connections, queue_limit=queue_limit)
+        self.read_latency = as_distribution(read_latency, "read_latency")
+        self.write_latency = as_distribution(write_latency, "write_latency")
+        self.io_capacity = io_capacity
+        schema = [schema] if isinstance(schema, str) else list(schema)
+        if replica_of is not None:
+            if not isinstance(replica_of, str) or not replica_of:
+                raise ConfigError(f"replica_of must be a host name, got {replica_of!r}")
+            if replica_of == name:
+                raise ConfigError(f"replica_of must name another host, got {replica_of!r} (this database)")
+            if schema:
+                raise ConfigError(f"a replica takes its schema from its primary: give schema to {replica_of!r}")
+        elif replication_lag_s is not None:
+            raise ConfigError(f"replication_lag_s is for a replica: give replica_of too, got {replication_lag_s!r}")
+        self.replica_of = replica_of
+        self.replication_lag = as_distribution(replication_lag_s or 0.0, "replication_lag_s")
+        self.store = SqlStore(path)
+        for script in schema:
+            try:
+                self.store.script(script)
+            except (sqlite3.Error, sqlite3.Warning) as exc:
+                raise ConfigError(f"schema failed: {exc} (in {script!r})") from None
+        self.io: Resource | None = None
+        self._replica_names: tuple[str, ...] = ()
+        self._reset_counts()
+
+    # -- wiring -----------------------------------------------------------------------
+    def replicas(self) -> tuple[str, ...]:
+        """Names of the databases that replicate this one."""
+        if self.sim is None or self.replica_of is not None:
+            return ()
+        return tuple(n for n, h in self.sim.net.hosts.items() if isinstance(h, Database) and h.replica_of == self.name)
+
+    def downstream(self) -> tuple[str, ...]:
+        return self.replicas()
+
+    def validate(self, sim) -> None:
+        super().validate(sim)
+        if self.replica_of is None:
+            return
+        primary = sim.net.hosts.get(self.replica_of)
+        if primary is None:
+            raise WiringError(f"{self.name!r} is a replica of unknown host {self.replica_of!r}")
+        if not isinstance(primary, Database):
+            raise WiringError(f"{self.name!r} is a replica of {self.replica_of!r}, which is not a Database")
+        if primary.replica_of is not None:
+            raise WiringError(f"{self.name!r} is a replica of {self.replica_of!r}, which is itself a replica "
+                              "(chained replication is not modelled)")
+
+    def _reset_counts(self) -> None:
+        self.reads = self.writes = self.errors = self.refused_writes = 0
+        self.stale_reads = self.apply_errors = 0
+        self.apply_lag = LatencyHistogram()
+        self._pending: deque[tuple[float, LogEntry]] = deque()
+        self._received = self.store.version
+        self._last_due = 0.0
+        self._primary_version = self.store.version
+        self._applied: dict[str, int] = {}
+
+    def _attach(self, sim, rng) -> None:
+        super()._attach(sim, rng)
+        self.io = Resource(self.sched, self.io_capacity, f"{self.name} io")
+        self._commits = _CommitSignal(self.sched)
+        self._replica_names = self.replicas()
+        if self.replica_of is not None:
+            primary = sim.net.hosts[self.replica_of]
+            if not primary.store.covers(self.store.version):
+                self.store.copy_from(primary.store)  # a base backup: the log cannot bring us up to date
+        else:
+            self.store.keep_log = bool(self._replica_names)
+            if not self.store.keep_log:
+                self.store.log.clear()
+        self._reset_counts()
+
+    # -- faults: storage is durable ------------------------------------------------------
+    def on_crash(self) -> None:
+        # Rows and the log are on disk and stay. IO slots come back as the cancelled tasks
+        # unwind. A replica loses the writes it had received but not yet applied.
+        self._pending.clear()
+        self._received = self.store.version
+
+    # -- serving ------------------------------------------------------------------------
+    async def handle(self, request: Request) -> Response:
+        route = request.route
+        try:
+            if route == "/query":
+                return await self._serve_query(request)
+            if route.startswith("/kv/"):
+                return await self._serve_kv(request, unquote(route[4:]))
+            if route == "/replication/apply" and self.replica_of is not None:
+                return self._receive(request)
+        except _CLIENT_ERRORS + (_BadRequest,) as exc:
+            self.errors += 1
+            return self._answer(400, str(exc).encode() or type(exc).__name__.encode())
+        return self._answer(404, f"no such path {route!r}: use POST /query or /kv/<key>".encode())
+
+    async def _serve_query(self, request: Request) -> Response:
+        if request.method != "POST":
+            return self._answer(405, b"use POST /query with a JSON body {\"sql\": ..., \"params\": [...]}")
+        sql, params = _parse_query(request.body)
+        kind = classify(sql)
+        if kind == WRITE:
+            if self.replica_of is not None:
+                return self._read_only()
+            result = await self._io(WRITE, lambda: self.store.write(sql, params, self.sched.now))
+        else:
+            result = await self._io(READ, lambda: self.store.read(sql, params))
+        return self._answer(200, dumps(_result_json(result)), self._freshness(request, kind),
+                            content_type="application/json")
+
+    async def _serve_kv(self, request: Request, key: str) -> Response:
+        if not key:
+            raise _BadRequest("kv key must not be empty: use /kv/<key>")
+        method = request.method
+        if method in ("GET", "HEAD"):
+            found = await self._io(READ, lambda: self.store.kv_get(key))
+            extra = self._freshness(request, READ)
+            if found is None:
+                return self._answer(404, f"no such key {key!r}".encode(), extra)
+            value, version = found
+            return self._answer(200, value.encode(), {**extra, "x-version": str(version)})
+        if method not in ("PUT", "POST", "DELETE"):
+            return self._answer(405, b"use GET, PUT or DELETE on /kv/<key>")
+        if self.replica_of is not None:
+            return self._read_only()
+        if method == "DELETE":
+            deleted = await self._io(WRITE, lambda: self.store.kv_delete(key, self.sched.now))
+            if not deleted:
+                return self._answer(404, f"no such key {key!r}".encode())
+            return self._answer(200, dumps({"version": self.store.version}), content_type="application/json")
+        try:
+            value = request.body.decode("utf-8")
+        except UnicodeDecodeError:
+            raise _BadRequest("kv values must be UTF-8 text") from None
+        version = await self._io(WRITE, lambda: self.store.kv_put(key, value, self.sched.now))
+        return self._answer(200, dumps({"version": version}), content_type="application/json")
+
+    async def _io(self, kind: str, run: Callable[[], Any]) -> Any:
+        """Hold an IO slot for the statement's latency, then run it (a write commits at the end)."""
+        latency = self.read_latency if kind == READ else self.write_latency
+        seconds = latency.sample(self.rng) * self.slow_factor
+        await self.io.acquire()
+        try:
+            if seconds > 0:
+                await self.sleep(seconds)
+            result = run()
+        finally:
+            self.io.release()
+        if kind == WRITE:
+            self.writes += 1
+            self._commits.notify()
+        else:
+            self.reads += 1
+        return result
+
+    def _freshness(self, request: Request, kind: str) -> dict[str, str]:
+        """Mark a replica read older than the version the caller asked for."""
+        wanted = request.headers.get("x-min-version")
+        if kind != READ or self.replica_of is None or not wanted:
+            return {}
+        try:
+            stale = self.store.version < int(wanted)
+        except ValueError:
+            raise _BadRequest(f"x-min-version must be an integer, got {wanted!r}") from None
+        if stale:
+            self.stale_reads += 1
+            return {"x-stale": "1"}
+        return {}
+
+    def _read_only(self) -> Response:
+        self.refused_writes += 1
+        return self._answer(403, f"{self.name!r} is a read-only replica: send writes to {self.replica_of!r}".encode())
+
+    def _answer(self, status: int, body: bytes, extra: dict[str, str] | None = None, *,
+                content_type: str = "text/plain") -> Response:
+        headers = {"content-type": content_type, "x-db-version": str(self.store.version)}
+        if extra:
+            headers.update(extra)
+        return Response(status, headers, body)
+
+    # -- replication: the primary's side -------------------------------------------------------
+    async def run(self) -> None:
+        if not self._replica_names:
+            return
+        async with trio.open_nursery() as nursery:
+            for name in self._replica_names:
+                nursery.start_soon(self._ship, name)
+
+    async def _ship(self, replica: str) -> None:
+        """Send committed writes to ``replica`` in order, from the position it last reported."""
+        known: int | None = None  # the replica's position; learned from its first answer
+        while True:
+            if known is not None and known >= self.store.version:
+                await self._commits.wait(HEARTBEAT_S)
+            entries = self.store.log_after(known, SHIP_BATCH_ENTRIES) if known is not None else []
+            body = dumps({"head": self.store.version, "entries": [e.to_json() for e in entries]})
+            try:
+                response = await self.call(replica, Request("POST", "/replication/apply", body=body), SHIP_TIMEOUT_S)
+            except RequestError:
+                response = None
+            if response is None or response.status != 200:
+                await self.sleep(SHIP_RETRY_S)
+                continue
+            position = loads(response.body)
+            known = int(position["received"])
+            self._applied[replica] = int(position["applied"])
+            if len(self._applied) == len(self._replica_names):
+                self.store.trim_log(min(self._applied.values()))
+
+    # -- replication: the replica's side --------------------------------------------------------
+    def _receive(self, request: Request) -> Response:
+        batch = loads(request.body)
+        self._primary_version = max(self._primary_version, int(batch["head"]))
+        due = max(self.sched.now + self.replication_lag.sample(self.rng), self._last_due)
+        added = False
+        for item in batch["entries"]:
+            entry = LogEntry.from_json(item)
+            if entry.version <= self._received:
+                continue  # a resend of what we already have
+            if entry.version != self._received + 1:
+                break  # a gap (we lost writes in a crash): the primary rewinds to what we report
+            self._pending.append((due, entry))
+            self._received = entry.version
+            added = True
+        if added:
+            self._last_due = due
+            self.sched.call_at(due, self._apply_due)
+        return self._answer(200, dumps({"received": self._received, "applied": self.store.version}),
+                            content_type="application/json")
+
+    def _apply_due(self, _=None) -> None:
+        now = self.sched.now
+        pending = self._pending
+        while pending and pending[0][0] <= now:
+            _, entry = pending.popleft()
+            try:
+                self.store.apply(entry)
+            except _CLIENT_ERRORS:
+                self.apply_errors += 1  # the replica diverged from its primary; counted, not fatal
+            self.apply_lag.record(max(0.0, now - entry.committed_at))
+
+    # -- outside the simulation -------------------------------------------------------------
+    def direct(self, sql: str, params=()) -> Result:
+        """Run one statement on the storage now, without latency or counters (setup, tests, the REPL).
+
+            >>> db.direct("SELECT count(*) FROM kv").rows     # doctest: +SKIP
+            [(0,)]
+        """
+        if classify(sql) == READ:
+            return self.store.read(sql, params)
+        if self.replica_of is not None:
+            raise ConfigError(f"{self.name!r} is a read-only replica: write to {self.replica_of!r}")
+        now = self.sched.now if self.sched is not None else 0.0
+        result = self.store.write(sql, params, now)
+        if self.io is not None:
+            self._commits.notify()
+        return result
+
+    # -- looking at it ------------------------------------------------------------------------
+    def utilisation(self) -> float:
+        return self.io.utilisation(self.sched.now) if self.io is not None else 0.0
+
+    def detail(self) -> dict[str, Any]:
+        now = self.sched.now if self.sched is not None else 0.0
+        d: dict[str, Any] = {"reads": self.reads, "writes": self.writes, "errors": self.errors}
+        if self.io is not None:
+            d["io_utilisation"] = self.io.utilisation(now)
+            d["io_queue_mean"] = self.io.waiting.mean(now)
+            d["io_queue_peak"] = self.io.waiting.peak
+        d["kv_rows"] = self.store.kv_rows()
+        d["tables"] = len(self.store.tables())
+        d["version"] = self.store.version
+        if self.replica_of is not None:
+            d["replica_of"] = self.replica_of
+            d["replication_lag_s"] = self.replication_lag.mean_s
+            d["behind_versions"] = max(0, self._primary_version - self.store.version)
+            d["lag_mean_s"] = self.apply_lag.mean_s
+            d["lag_max_s"] = self.apply_lag.max_s
+            d["stale_reads"] = self.stale_reads
+            d["refused_writes"] = self.refused_writes
+            if self.apply_errors:
+                d["apply_errors"] = self.apply_errors
+        elif self._applied:
+            d["replicas"] = len(self._applied)
+            d["replicas_behind_max"] = self.store.version - min(self._applied.values())
+            d["log_entries"] = len(self.store.log)
+        if self.crashes:
+            d["crashes"] = self.crashes
+        return d
+
+
+class _CommitSignal:
+    """Wakes the shipping tasks when a write commits, or after a timeout (through the scheduler's heap)."""
+
+    def __init__(self, sched) -> None:
+        self.sched = sched
+        self._waiting: list[list] = []  # [task, timer, woken]
+
+    def notify(self) -> None:
+        waiting, self._waiting = self._waiting, []
+        for waiter in waiting:
+            self._wake(waiter)
+
+    def _wake(self, waiter: list) -> None:
+        if waiter[2]:
+            return
+        waiter[2] = True
+        waiter[1].cancel()
+        waiter[1] = self.sched.wake(waiter[0], None)
+
+    def _time_out(self, waiter: list) -> None:
+        if waiter in self._waiting:
+            self._waiting.remove(waiter)
+        self._wake(waiter)
+
+    async def wait(self, timeout_s: float) -> None:
+        waiter = [current_task(), None, False]
+        waiter[1] = self.sched.call_later(timeout_s, self._time_out, waiter)
+        self._waiting.append(waiter)
+
+        def abort(_raise_cancel):
+            if waiter in self._waiting:
+                self._waiting.remove(waiter)
+            waiter[1].cancel()
+            return Abort.SUCCEEDED
+
+        await wait_task_rescheduled(abort)
+
+
+def _parse_query(body: bytes) -> tuple[str, Any]:
+    try:
+        data = loads(body)
+    except ValueError as exc:
+        raise _BadRequest(f"the body must be JSON {{\"sql\": ..., \"params\": [...]}}: {exc}") from None
+    if not isinstance(data, dict) or not isinstance(data.get("sql"), str):
+        raise _BadRequest(f"the body must be a JSON object with a string \"sql\", got {data!r}"[:300])
+    params = data.get("params", [])
+    if params is None:
+        params = []
+    if not isinstance(params, (list, dict)):
+        raise _BadRequest(f"\"params\" must be a list or an object, got {params!r}"[:300])
+    return data["sql"], params
+
+
+def _result_json(result: Result) -> dict[str, Any]:
+    return {"rows": [list(r) for r in result.rows], "columns": list(result.columns), "rowcount": result.rowcount,
+            "lastrowid": result.lastrowid, "version": result.version}

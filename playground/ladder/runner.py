@@ -1,0 +1,152 @@
+"""Running the ladder: rising populations against each stage, until it breaks.
+
+For one stage and one population the runner builds a fresh topology, drives it
+with ``Population(users, requests_per_user_per_s)`` for a while, and reads the
+report: throughput, p50/p99, error rate, the most saturated component (the
+bottleneck), the cache hit ratio and the database's load. A step *breaks* the
+stage when p99 exceeds the SLO or errors exceed the threshold; the runner then
+stops raising the population for that stage and moves to the next stage.
+
+How long a step runs: long enough for a few thousand requests at small
+populations, short enough that a million users (tens of thousands of
+requests per simulated second) stay within the wall-time budget.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field, asdict
+from typing import Any, Callable
+
+from .._errors import ConfigError, check_positive
+from .._report import Report
+
+__all__ = ["LadderOptions", "StepResult", "StageResult", "bottleneck", "run_step"]
+
+DEFAULT_USERS = (5, 100, 1_000, 5_000, 10_000, 100_000, 1_000_000)
+
+
+@dataclass(frozen=True)
+class LadderOptions:
+    """Knobs of a ladder run. Defaults tell the whole story in under a minute of wall time."""
+
+    users: tuple[int, ...] = DEFAULT_USERS
+    requests_per_user_per_s: float = 0.02  # one request every 50 s per user, averaged over a visit
+    seed: int = 1
+    slo_p99_s: float = 0.5
+    max_error_rate: float = 0.01
+    target_requests: int = 40_000  # per step; sets the duration for big populations
+    min_duration_s: float = 2.0
+    max_duration_s: float = 30.0
+    scaling: str = "horizontal"  # or "vertical": the same cores in one bigger machine
+    budget_cores: int = 32
+    stop_at_break: bool = True
+
+    def __post_init__(self) -> None:
+        if not self.users or any(not (isinstance(u, int) and u >= 1) for u in self.users):
+            raise ConfigError(f"users must be integers >= 1, got {self.users!r}")
+        check_positive("requests_per_user_per_s", self.requests_per_user_per_s)
+        check_positive("slo_p99_s", self.slo_p99_s)
+        check_positive("target_requests", self.target_requests)
+        check_positive("min_duration_s", self.min_duration_s)
+        if self.max_duration_s < self.min_duration_s:
+            raise ConfigError(f"max_duration_s must be >= min_duration_s ({self.min_duration_s!r}), "
+                              f"got {self.max_duration_s!r}")
+        if self.scaling not in ("horizontal", "vertical"):
+            raise ConfigError(f"scaling must be 'horizontal' or 'vertical', got {self.scaling!r}")
+        if not (isinstance(self.budget_cores, int) and self.budget_cores >= 2):
+            raise ConfigError(f"budget_cores must be an integer >= 2, got {self.budget_cores!r}")
+
+    def duration_for(self, users: int) -> float:
+        rate = users * self.requests_per_user_per_s
+        return min(self.max_duration_s, max(self.min_duration_s, self.target_requests / rate))
+
+
+@dataclass(frozen=True)
+class StepResult:
+    users: int
+    offered_per_s: float
+    throughput_per_s: float
+    p50_s: float
+    p99_s: float
+    error_rate: float
+    errors: dict[str, int]
+    bottleneck: str
+    bottleneck_utilisation: float
+    cache_hit_ratio: float | None
+    db_queries_per_s: float | None
+    db_utilisation: float | None
+    broke: bool
+    why: str
+    events: list[tuple[float, str]] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class StageResult:
+    key: str
+    title: str
+    story: str
+    steps: list[StepResult]
+
+    @property
+    def broke_at(self) -> StepResult | None:
+        return next((s for s in self.steps if s.broke), None)
+
+    @property
+    def max_users_ok(self) -> int:
+        ok = [s.users for s in self.steps if not s.broke]
+        return max(ok) if ok else 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _saturation(stats) -> tuple[float, str]:
+    """How close a component is to its limit, and which resource that is."""
+    d = stats.detail
+    util = stats.utilisation
+    resource = {"app": "CPU", "database": "reads" if d.get("reads", 0) >= d.get("writes", 0) else "writes",
+                "cache": "operations", "balancer": "capacity", "cdn": "edge capacity"}.get(stats.kind, "capacity")
+    if stats.kind == "database" and "io_utilisation" in d:
+        util = max(util, d["io_utilisation"])
+    if d.get("oom_kills"):
+        return max(util, 1.0), "memory (OOM)"
+    return util, resource
+
+
+def bottleneck(report: Report) -> tuple[str, float]:
+    """The most saturated component, as "name (resource)", and its utilisation."""
+    best, best_u = "-", -1.0
+    for name, s in report.components.items():
+        u, resource = _saturation(s)
+        if u > best_u:
+            best, best_u = f"{name} ({resource})", u
+    return best, max(best_u, 0.0)
+
+
+def _find(report: Report, kind: str):
+    return [s for s in report.components.values() if s.kind == kind]
+
+
+def run_step(build: Callable[[int, LadderOptions], Any], users: int, opts: LadderOptions) -> StepResult:
+    sim = build(users, opts)
+    duration = opts.duration_for(users)
+    report = sim.run(duration_s=duration)
+    offered = users * opts.requests_per_user_per_s
+    neck, util = bottleneck(report)
+    caches = _find(report, "cache")
+    hits = sum(c.detail.get("hits", 0) for c in caches)
+    misses = sum(c.detail.get("misses", 0) for c in caches)
+    hit_ratio = hits / (hits + misses) if hits + misses else None
+    dbs = _find(report, "database")
+    db_q = sum(d.detail.get("reads", 0) + d.detail.get("writes", 0) for d in dbs) / duration if dbs else None
+    db_u = max((max(d.utilisation, d.detail.get("io_utilisation", 0.0)) for d in dbs), default=None)
+    why = []
+    if report.p99_s > opts.slo_p99_s:
+        why.append(f"p99 {report.p99_s * 1000:.0f} ms > SLO {opts.slo_p99_s * 1000:.0f} ms")
+    if report.error_rate > opts.max_error_rate:
+        why.append(f"errors {report.error_rate:.1%} > {opts.max_error_rate:.0%}")
+    return StepResult(
+        users=users, offered_per_s=offered, throughput_per_s=report.throughput_per_s, p50_s=report.p50_s,
+        p99_s=report.p99_s, error_rate=report.error_rate, errors=report.errors, bottleneck=neck,
+        bottleneck_utilisation=util, cache_hit_ratio=hit_ratio, db_queries_per_s=db_q, db_utilisation=db_u,
+        broke=bool(why), why="; ".join(why), events=report.events,
+    )

@@ -1,0 +1,126 @@
+"""Running every stage and telling the story: tables per stage, then a comparison."""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Sequence
+
+from rich.console import Console, Group
+from rich.table import Table
+
+from .._errors import ConfigError
+from .runner import LadderOptions, StageResult, StepResult, run_step
+from .stages import STAGES, Stage
+
+__all__ = ["LadderResult", "run_ladder"]
+
+
+def _ms(s: float) -> str:
+    return f"{s * 1000:,.1f}"
+
+
+def _pct(x: float | None) -> str:
+    return "-" if x is None else f"{x:.0%}"
+
+
+def _users(n: int) -> str:
+    return f"{n // 1_000_000}M" if n >= 1_000_000 and n % 1_000_000 == 0 else (
+        f"{n // 1000}k" if n >= 1000 and n % 1000 == 0 else str(n))
+
+
+def stage_table(result: StageResult) -> Table:
+    t = Table(title=f"Stage {result.key}: {result.title}", title_justify="left", caption=result.story,
+              caption_justify="left")
+    for col in ("users", "offered/s", "ok/s", "p50 ms", "p99 ms", "errors", "bottleneck (util)", "cache hit",
+                "db q/s", "verdict"):
+        t.add_column(col, justify="left" if col in ("bottleneck (util)", "verdict") else "right")
+    for s in result.steps:
+        verdict = f"BREAKS: {s.why}" if s.broke else "ok"
+        t.add_row(_users(s.users), f"{s.offered_per_s:,.0f}", f"{s.throughput_per_s:,.0f}", _ms(s.p50_s),
+                  _ms(s.p99_s), f"{s.error_rate:.1%}", f"{s.bottleneck} {s.bottleneck_utilisation:.0%}",
+                  _pct(s.cache_hit_ratio), "-" if s.db_queries_per_s is None else f"{s.db_queries_per_s:,.0f}",
+                  verdict, style="red" if s.broke else None)
+    return t
+
+
+@dataclass(frozen=True)
+class LadderResult:
+    options: LadderOptions
+    stages: list[StageResult]
+
+    def comparison(self) -> Table:
+        t = Table(title="From 5 users to 1 million: the comparison", title_justify="left")
+        for col in ("stage", "handles (within SLO)", "breaks at", "bottleneck there", "p99 at best ok",
+                    "cache hit", "db q/s"):
+            t.add_column(col, justify="left" if col in ("stage", "bottleneck there") else "right")
+        for st in self.stages:
+            ok = [s for s in st.steps if not s.broke]
+            best: StepResult | None = ok[-1] if ok else None
+            broke = st.broke_at
+            t.add_row(f"{st.key}. {st.title}", _users(st.max_users_ok) if ok else "none",
+                      _users(broke.users) if broke else "did not break",
+                      broke.bottleneck if broke else (best.bottleneck if best else "-"),
+                      _ms(best.p99_s) + " ms" if best else "-",
+                      _pct(best.cache_hit_ratio if best else None),
+                      "-" if not best or best.db_queries_per_s is None else f"{best.db_queries_per_s:,.0f}")
+        return t
+
+    def __rich__(self):
+        return Group(*[stage_table(s) for s in self.stages], self.comparison())
+
+    def render(self, width: int = 160) -> str:
+        import io
+
+        buf = io.StringIO()
+        Console(file=buf, width=width, color_system=None).print(self)
+        return buf.getvalue()
+
+    def to_json(self) -> str:
+        from dataclasses import asdict
+
+        return json.dumps({"options": asdict(self.options), "stages": [s.to_dict() for s in self.stages]},
+                          indent=2, default=str)
+
+
+def run_ladder(options: LadderOptions | None = None, stages: Sequence[str] | None = None, *,
+               console: Console | None = None, progress: bool = True) -> LadderResult:
+    """Run the chosen stages (default all) and return their results; prints as it goes if ``console``."""
+    opts = options or LadderOptions()
+    chosen: list[Stage] = []
+    keys = [s.key for s in STAGES]
+    for key in stages or keys:
+        if str(key) not in keys:
+            raise ConfigError(f"unknown stage {key!r} (stages: {', '.join(keys)})")
+        chosen.append(next(s for s in STAGES if s.key == str(key)))
+    results = []
+    total = len(chosen) * len(opts.users)
+    bar = None
+    if progress and console is not None:
+        from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+        bar = Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
+                       TimeElapsedColumn(), console=console, transient=True)
+        bar.start()
+        task = bar.add_task("ladder", total=total)
+    try:
+        for stage in chosen:
+            steps: list[StepResult] = []
+            for users in opts.users:
+                if bar is not None:
+                    bar.update(task, description=f"stage {stage.key} ({stage.title}): {_users(users)} users")
+                step = run_step(stage.build, users, opts)
+                steps.append(step)
+                if bar is not None:
+                    bar.advance(task)
+                if step.broke and opts.stop_at_break:
+                    if bar is not None:
+                        bar.advance(task, len(opts.users) - len(steps))
+                    break
+            result = StageResult(stage.key, stage.title, stage.story, steps)
+            results.append(result)
+            if console is not None:
+                (bar.console if bar is not None else console).print(stage_table(result))
+    finally:
+        if bar is not None:
+            bar.stop()
+    return LadderResult(opts, results)
