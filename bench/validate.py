@@ -270,28 +270,64 @@ class CacheCase:
 
 
 def run_cache(case: CacheCase, seed: int, warmup_requests: int, measure_requests: int) -> dict[str, float]:
-    """One replication: the hit ratio of ``components.cache``'s LRU store after a warm-up."""
+    """One replication: the hit ratio of ``components.CacheStore`` (LRU), read-through, after a warm-up."""
     import random
 
-    from components.cache import LRUStore  # noqa: PLC0415 - the cache may be absent; see cache_available
+    from components import CacheStore
 
-    store = LRUStore(case.capacity_items)
-    z = Zipf(case.keys, case.zipf_s)
+    store = CacheStore(case.capacity_items, policy="lru")
+    zipf = Zipf(case.keys, case.zipf_s)
+    keys = [str(k) for k in range(case.keys)]
     rng = random.Random(f"che/{seed}")
-    hits = 0
-    for i in range(warmup_requests + measure_requests):
-        key = z.sample(rng)
-        hit = store.get(key) is not None
-        if not hit:
-            store.put(key, b"v")
-        if i >= warmup_requests:
-            hits += hit
-    return {"hit_ratio": hits / measure_requests, "requests": float(measure_requests)}
+    for _ in range(warmup_requests):
+        key = keys[zipf.sample(rng)]
+        if store.get(key) is None:
+            store.set(key, b"v")
+    store.reset_counters()
+    for _ in range(measure_requests):
+        key = keys[zipf.sample(rng)]
+        if store.get(key) is None:
+            store.set(key, b"v")
+    return {"hit_ratio": store.stats().hit_ratio, "requests": float(measure_requests)}
+
+
+def run_cache_server(case: CacheCase, seed: int, warmup_requests: int, measure_requests: int) -> dict[str, float]:
+    """One replication through the engine: ``OpenLoop`` -> ``AppServer`` (cache-aside) -> ``CacheServer``.
+
+    Zero link and operation latency, so a miss and its fill happen at the arrival's instant and the
+    cache sees independent requests, as Che's approximation assumes. Hits and misses are the cache
+    server's own counters (``stats().detail``) over the window after the warm-up.
+    """
+    from components import AppServer, CacheAside, CacheServer
+
+    rate_per_s = 1000.0
+    aside = CacheAside("cache", coalesce=False)
+
+    async def value() -> bytes:
+        return b"v"
+
+    async def handler(request: Request, ctx) -> Response:
+        await aside.get(ctx, request.route.rsplit("/", 1)[1], value)
+        return Response(200)
+
+    sim = Sim(seed=seed)
+    sim.net.default_link = make_link(0.0)
+    sim.add(CacheServer("cache", capacity_items=case.capacity_items, op_latency=0.0))
+    sim.add(AppServer("app", handler, workers=None, queue_limit=None, calls=("cache",)))
+    sim.load(OpenLoop("app", rate=rate_per_s, workload=Workload(keys=case.keys, zipf_s=case.zipf_s)))
+    warmup_s, end_s = warmup_requests / rate_per_s, (warmup_requests + measure_requests) / rate_per_s
+    snaps = {}
+    sim.at(warmup_s, lambda: snaps.__setitem__("start", sim["cache"].stats().detail))
+    sim.at(end_s, lambda: snaps.__setitem__("end", sim["cache"].stats().detail))
+    sim.run(duration_s=end_s + 1.0)
+    a, b = snaps["start"], snaps["end"]
+    hits, misses = b["hits"] - a["hits"], b["misses"] - a["misses"]
+    return {"hit_ratio": hits / (hits + misses), "requests": float(hits + misses)}
 
 
 def cache_available() -> bool:
     try:
-        from components.cache import LRUStore  # noqa: F401
+        from components import CacheAside, CacheServer, CacheStore  # noqa: F401
     except ImportError:
         return False
     return True
@@ -309,8 +345,8 @@ class Plan:
     cache_requests: int
 
 
-FULL = Plan(replications=10, requests=50_000, cache_requests=200_000)
-QUICK = Plan(replications=6, requests=10_000, cache_requests=40_000)
+FULL = Plan(replications=10, requests=50_000, cache_requests=100_000)
+QUICK = Plan(replications=6, requests=10_000, cache_requests=20_000)
 
 SERVICE_S = 0.010  # 10 ms mean service: the units are arbitrary, the ratios are what count
 
@@ -328,7 +364,13 @@ def stations() -> list[Station]:
 
 
 def cache_cases() -> list[CacheCase]:
-    return [CacheCase(f"LRU n=1000 s={s} C={c}", 1000, s, c) for s in (0.8, 1.0, 1.2) for c in (10, 50, 200)]
+    """LRU ``CacheStore`` cases (fast: no engine) for three skews and three sizes."""
+    return [CacheCase(f"LRU CacheStore s={s} C={c}", 1000, s, c) for s in (0.8, 1.0, 1.2) for c in (10, 50, 200)]
+
+
+def cache_server_cases() -> list[CacheCase]:
+    """The same through the engine (``CacheServer`` behind cache-aside), for two of them."""
+    return [CacheCase(f"LRU CacheServer s={s} C={c}", 1000, s, c) for s, c in ((1.0, 50), (0.8, 200))]
 
 
 def station_window(station: Station, plan: Plan) -> tuple[float, float]:
@@ -399,9 +441,12 @@ def little_check(station: Station, results: list[dict[str, float]]) -> LittleChe
                        max(r["little_gap"] for r in results), max(shares))
 
 
+_RUNNERS = {"station": run_station, "cache": run_cache, "cache_server": run_cache_server}
+
+
 def _run(args):
     kind, item, seed, a, b = args
-    return run_station(item, seed, a, b) if kind == "station" else run_cache(item, seed, a, b)
+    return _RUNNERS[kind](item, seed, a, b)
 
 
 def run_all(plan: Plan, jobs: int, progress: Callable[[str], None] = print) -> tuple[list[Row], list[LittleCheck], dict]:
@@ -411,8 +456,11 @@ def run_all(plan: Plan, jobs: int, progress: Callable[[str], None] = print) -> t
         warm, measure = station_window(st, plan)
         tasks += [("station", st, seed, warm, measure) for seed in seeds]
     cases = cache_cases() if cache_available() else []
+    server_cases = cache_server_cases() if cache_available() else []
     for case in cases:
         tasks += [("cache", case, seed, plan.cache_requests // 4, plan.cache_requests) for seed in seeds]
+    for case in server_cases:  # about ten times slower per request than the bare store
+        tasks += [("cache_server", case, seed, plan.cache_requests // 20, plan.cache_requests // 5) for seed in seeds]
     t0 = time.perf_counter()
     with ProcessPoolExecutor(max_workers=jobs) as pool:
         results = list(pool.map(_run, tasks, chunksize=1))
@@ -425,7 +473,7 @@ def run_all(plan: Plan, jobs: int, progress: Callable[[str], None] = print) -> t
         rows += station_rows(st, by_item[st])
         little.append(little_check(st, by_item[st]))
         progress(f"{st.label}: {sum(r['requests'] for r in by_item[st]):,.0f} measured requests")
-    for case in cases:
+    for case in cases + server_cases:
         est = estimate([r["hit_ratio"] for r in by_item[case]])
         rows.append(Row(case.label, f"keys={case.keys}, zipf s={case.zipf_s}, capacity={case.capacity_items}",
                         "hit ratio (Che)", case.theory(), est))
@@ -490,12 +538,14 @@ def render(rows: list[Row], little: list[LittleCheck], info: dict, plan: Plan, j
     else:
         lines += [
             "",
-            "The cache rows drive `components.cache.LRUStore` directly with independent Zipf draws "
-            "(`playground.Zipf`, 1,000 keys), read-through (a miss stores the key), "
-            f"{plan.cache_requests:,} measured requests per replication after a quarter as many to warm up. "
-            "Che's approximation is not exact, so a row can fail by the approximation's own error "
-            "(well under 1% of hit ratio for these sizes in the literature) when the interval is narrower "
-            "than that.",
+            "The cache rows draw keys independently from `playground.Zipf` over 1,000 keys and read through "
+            "(a miss stores the key). *CacheStore* rows drive `components.CacheStore(policy=\"lru\")` directly, "
+            f"{plan.cache_requests:,} measured requests per replication after {plan.cache_requests // 4:,} to warm "
+            "up. *CacheServer* rows run through the engine: `OpenLoop` (1,000 req/s) -> `AppServer` with "
+            "`CacheAside(coalesce=False)` -> `CacheServer` with zero link and operation latency, "
+            f"{plan.cache_requests // 5:,} measured requests after {plan.cache_requests // 20:,}, hits and "
+            "misses from the cache server's `stats().detail`. Che's approximation is not exact: a row could fail "
+            "by the approximation's own error if the interval became narrower than it.",
         ]
     lines += [
         "",

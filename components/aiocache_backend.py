@@ -18,7 +18,12 @@ with ``timeout=None``. So this backend
   and offers ``op_timeout_s`` instead: a deadline on the simulated network
   call, on virtual time, raising ``playground.Timeout``;
 * implements TTL by sending it to the server as ``x-ttl``, where it runs on
-  the simulated clock (cachetools with a timer reading virtual time).
+  the simulated clock (cachetools with a timer reading virtual time). A set
+  without a ttl leaves the server's default (``CacheServer(ttl_s=...)``).
+
+Both are exercised by tests/test_caching_story.py (the "d" scenarios). aiocache's
+plugins still time calls with ``time.monotonic`` (wall clock): their ``took``
+is not simulated time.
 
 Serialization is aiocache's own: ``serializer=`` takes any
 ``aiocache.serializers`` object (default ``JsonSerializer``, as aiocache's

@@ -173,9 +173,7 @@ class AppServer(Node):
         self.oom_kills = 0
 
     def on_crash(self) -> None:
-        self.memory = {}
-        if self.cores is not None:
-            self.cores.reset()
+        self.memory = {}  # the cores are freed as the cancelled requests let go of them
 
     def on_restart(self) -> None:
         self.memory = {}

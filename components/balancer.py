@@ -18,7 +18,7 @@ crash; what they learnt (health, ejections, the connection table) is lost.
 
 Modelled: routing rules, policies (``components.policies``), sticky cookies,
 per-attempt timeouts, retries bounded by a retry budget, health and outlier
-state (``components.health``). Left out: TLS, HTTP/2 multiplexing, request
+state (``components.health``) kept per backend by ``components.backend_pool``. Left out: TLS, HTTP/2 multiplexing, request
 buffering limits, connection draining, and the L4 balancer's own TCP resets
 (when it has nothing to offer it answers 503, as the engine's messages are
 HTTP).
@@ -29,23 +29,19 @@ HTTP).
 """
 from __future__ import annotations
 
-import copy
-from collections import Counter
 from dataclasses import dataclass
 from typing import Any, Mapping, Sequence
 
-from playground import ConfigError, Node, Request, RequestError, Response, WiringError
-from playground._errors import check_positive
+from playground import ConfigError, Request, RequestError, Response, WiringError
 
-from .health import (HealthCheck, HealthTracker, OutlierDetection, OutlierTracker, RetryBudget,
-                     RetryBudgetTracker, slow_start_factor)
-from .policies import BackendState, ConsistentHash, Policy, RoundRobin
+from .backend_pool import DEFAULT_POOL, BalancerBase
+from .health import HealthCheck, OutlierDetection, RetryBudget, RetryBudgetTracker
+from .policies import ConsistentHash, Policy
 
 __all__ = ["L7Balancer", "L4Balancer", "Route"]
 
 RETRY_STATUSES = frozenset({502, 503, 504})
 RETRY_KINDS = frozenset({"timeout", "reset", "refused"})
-DEFAULT_POOL = "default"
 
 
 @dataclass(frozen=True)
@@ -91,188 +87,11 @@ class Route:
         return True
 
 
-def _weights(owner: str, pool: str, backends) -> dict[str, float]:
-    if isinstance(backends, str):
-        backends = [backends]
-    items = list(backends.items()) if isinstance(backends, Mapping) else [(b, 1.0) for b in backends]
-    if not items:
-        raise WiringError(f"{owner}: backends of pool {pool!r} must name at least one host, got {backends!r}")
-    out: dict[str, float] = {}
-    for name, weight in items:
-        if not (isinstance(name, str) and name):
-            raise ConfigError(f"{owner}: a backend must be a host name, got {name!r}")
-        check_positive(f"weight of backend {name!r}", weight)
-        out[name] = float(weight)
-    return out
-
-
 def _error_response(kind: str, message: str) -> Response:
     return Response(504 if kind == "timeout" else 502, {"x-error": kind}, message.encode())
 
 
-class _Balancer(Node):
-    """What both balancers share: pools, eligibility, health checks, outliers, one forwarding attempt."""
-
-    kind = "lb"
-
-    def __init__(self, name: str, pools: dict, *, policy: Policy | None, health_check: HealthCheck | None,
-                 outlier: OutlierDetection | None, slow_start_s: float, timeout_s: float,
-                 region: str | None, concurrency: int | None, queue_limit: int | None) -> None:
-        super().__init__(name, region=region, concurrency=concurrency, queue_limit=queue_limit)
-        owner = f"{type(self).__name__} {name!r}"
-        self.pools = {p: _weights(owner, p, b) for p, b in pools.items()}
-        policy = RoundRobin() if policy is None else policy
-        if not callable(getattr(policy, "choose", None)):
-            raise ConfigError(f"policy must have a choose(backends, request, rng) method, got {policy!r}")
-        if health_check is not None and not isinstance(health_check, HealthCheck):
-            raise ConfigError(f"health_check must be a HealthCheck, got {health_check!r}")
-        if outlier is not None and not isinstance(outlier, OutlierDetection):
-            raise ConfigError(f"outlier must be an OutlierDetection, got {outlier!r}")
-        check_positive("slow_start_s", slow_start_s, allow_zero=True)
-        check_positive("timeout_s", timeout_s)
-        self.policy = policy
-        self._policies = {p: copy.deepcopy(policy) for p in self.pools}  # each pool keeps its own position
-        self.health_check = health_check
-        self.outlier = outlier
-        self.slow_start_s = float(slow_start_s)
-        self.timeout_s = float(timeout_s)
-        self.backend_names = tuple(dict.fromkeys(n for pool in self.pools.values() for n in pool))
-        self._reset_state()
-
-    def _reset_state(self) -> None:
-        self._states = {n: BackendState(n) for n in self.backend_names}
-        hc = self.health_check
-        self._health = {n: HealthTracker(hc) for n in self.backend_names} if hc else {}
-        self._outliers = OutlierTracker(self.outlier, self.backend_names) if self.outlier else None
-        self._returned_at: dict[str, float] = {}
-        self.sent: Counter[str] = Counter()
-        self.health_changes: Counter[str] = Counter()
-        self.ejections: Counter[str] = Counter()
-        self.no_backend = 0
-        self.refused_retries = 0
-
-    # -- wiring ---------------------------------------------------------------------------
-    def downstream(self) -> tuple[str, ...]:
-        return self.backend_names
-
-    def validate(self, sim) -> None:
-        for name in self.backend_names:
-            if name not in sim.net.hosts:
-                known = ", ".join(sorted(sim.net.hosts)) or "none"
-                raise WiringError(f"{type(self).__name__} {self.name!r}: unknown backend host {name!r} "
-                                  f"(known hosts: {known})")
-
-    def _attach(self, sim, rng) -> None:
-        super()._attach(sim, rng)
-        self._reset_state()
-
-    def on_crash(self) -> None:  # a balancer keeps what it learnt in memory only
-        active = {n: s.active for n, s in self._states.items()}
-        self._reset_state()
-        for n, a in active.items():  # held requests still unwind and decrement
-            self._states[n].active = a
-
-    # -- who may serve ------------------------------------------------------------------------
-    def _eligible_name(self, name: str, now: float) -> bool:
-        health = self._health.get(name)
-        if health is not None and not health.up:
-            return False
-        return not (self._outliers is not None and self._outliers.ejected(name, now))
-
-    def _eligible(self, pool: str, now: float, exclude=()) -> list[BackendState]:
-        out = []
-        for name, weight in self.pools[pool].items():
-            if name in exclude or not self._eligible_name(name, now):
-                continue
-            state = self._states[name]
-            back = self._returned_at.get(name)
-            state.weight = weight if back is None else weight * slow_start_factor(now - back, self.slow_start_s)
-            out.append(state)
-        return out
-
-    def _no_backend(self) -> Response:
-        self.no_backend += 1
-        return Response(503, {"x-error": "no-backend", "retry-after": "1"}, b"no healthy backend")
-
-    def _backend_failed(self, name: str) -> None:
-        """A backend left the eligible set (hook: the L4 balancer forgets its connections)."""
-
-    # -- one attempt ----------------------------------------------------------------------------
-    async def _attempt(self, name: str, request: Request) -> Response | RequestError:
-        """Forward ``request`` to ``name``; the answer or the error, fed to outlier detection."""
-        state = self._states[name]
-        state.active += 1
-        self.sent[name] += 1
-        try:
-            result: Response | RequestError = await self.call(name, request, self.timeout_s)
-        except RequestError as exc:
-            result = exc
-        finally:
-            state.active -= 1
-        self._passive(name, result)
-        return result
-
-    def _counts_as_failure(self, result) -> bool:
-        return isinstance(result, RequestError) or result.status >= 500
-
-    def _passive(self, name: str, result) -> None:
-        if self._outliers is None:
-            return
-        now = self.sched.now
-        if self._outliers.record(name, not self._counts_as_failure(result), now):
-            self.ejections[name] += 1
-            self._returned_at[name] = now + self.outlier.ejection_s
-            self._backend_failed(name)
-            self.sim.event(f"{self.name}: ejected {name} for {self.outlier.ejection_s:g}s")
-
-    # -- active health checks ---------------------------------------------------------------------
-    async def run(self) -> None:
-        hc = self.health_check
-        if hc is None:
-            return
-        n = len(self.backend_names)
-        for i, name in enumerate(self.backend_names):  # staggered, as real checkers spread their probes
-            self.spawn(self._check_loop, name, hc.interval_s * i / n)
-
-    async def _check_loop(self, name: str, offset_s: float) -> None:
-        hc = self.health_check
-        await self.sleep(offset_s)
-        while True:
-            started = self.sched.now
-            probe = Request("GET", hc.path, {"user-agent": "playground-health-check"}, client=self.name)
-            try:
-                response = await self.call(name, probe, hc.timeout_s)
-                passed = response.status < 500
-            except RequestError:
-                passed = False
-            tracker = self._health[name]
-            if tracker.record(passed):
-                self.health_changes[name] += 1
-                if tracker.up:
-                    self._returned_at[name] = self.sched.now
-                else:
-                    self._backend_failed(name)
-                self.sim.event(f"{self.name}: {name} marked {'up' if tracker.up else 'down'}")
-            await self.sleep(max(0.0, started + hc.interval_s - self.sched.now))
-
-    # -- figures ------------------------------------------------------------------------------------
-    def detail(self) -> dict[str, Any]:
-        now = self.sched.now if self.sched else 0.0
-        d: dict[str, Any] = {
-            "policy": repr(self.policy),
-            "sent": {n: self.sent[n] for n in self.backend_names},
-            "no_backend": self.no_backend,
-            "refused_retries": self.refused_retries,
-        }
-        if self.health_check:
-            d["health_changes"] = {n: self.health_changes[n] for n in self.backend_names}
-        if self.outlier:
-            d["ejections"] = {n: self.ejections[n] for n in self.backend_names}
-        d["down"] = [n for n in self.backend_names if not self._eligible_name(n, now)]
-        return d
-
-
-class L7Balancer(_Balancer):
+class L7Balancer(BalancerBase):
     """An HTTP balancer: routes, picks a backend per request, retries, adds ``x-backend``.
 
         >>> lb = L7Balancer("lb", ["app1", "app2"], retries=2, health_check=HealthCheck())
@@ -340,11 +159,12 @@ class L7Balancer(_Balancer):
         pinned = _sticky_backend(request) if self.sticky else None
         tried: set[str] = set()
         retries_left = self.retries
+        failure: Response | None = None  # the last answer worth passing on if no backend is left
         while True:
             now = self.sched.now
             eligible = self._eligible(pool, now, tried)
             if not eligible:
-                return self._no_backend()
+                return failure if failure is not None else self._no_backend()
             if pinned is not None and any(b.name == pinned for b in eligible):
                 name = pinned
             else:
@@ -361,16 +181,17 @@ class L7Balancer(_Balancer):
             if kind == "refused":  # never reached the backend: always safe to try another
                 self.refused_retries += 1
                 continue
+            if isinstance(result, Response):
+                failure = self._answer(result, name, request)
+            else:
+                failure = _error_response(kind, str(result))
+                failure.headers["x-backend"] = name
             if retries_left and request.idempotent and (kind in RETRY_KINDS or kind == "5xx"):
                 if self._budget is None or self._budget.try_retry(self.sched.now):
                     retries_left -= 1
                     self.retries_used += 1
                     continue
-            if isinstance(result, Response):
-                return self._answer(result, name, request)
-            response = _error_response(kind, str(result))
-            response.headers["x-backend"] = name
-            return response
+            return failure
 
     def _answer(self, response: Response, name: str, request: Request) -> Response:
         headers = {**response.headers, "x-backend": name}
@@ -395,7 +216,7 @@ def _sticky_backend(request: Request) -> str | None:
     return None
 
 
-class L4Balancer(_Balancer):
+class L4Balancer(BalancerBase):
     """A connection balancer: the first request of a connection picks a backend, the rest follow it.
 
         >>> l4 = L4Balancer("nlb", ["app1", "app2", "app3"])

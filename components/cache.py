@@ -3,7 +3,7 @@
 A real cache server is a key-value store with a fixed memory budget. When it is
 full, a new item pushes an old one out (*eviction*) chosen by a policy: least
 recently used (memcached, Redis ``allkeys-lru``), least frequently used (Redis
-``allkeys-lfu``), random (Redis ``allkeys-random``), or soonest to expire.
+``allkeys-lfu``), random (Redis ``allkeys-random``), or expired items first.
 Items may carry a time to live; an expired item reads as a miss. The server
 answers in microseconds because it only touches memory, but it has few worker
 threads (memcached defaults to 4), so at high rates operations queue. It keeps
@@ -13,8 +13,9 @@ until the working set is loaded again (a *cold cache*).
 Two layers, pure logic apart from waiting:
 
 * ``CacheStore`` - synchronous bookkeeping around cachetools' policies
-  (``LRUCache``, ``LFUCache``, ``RRCache``, and ``TLRUCache`` for "ttl", the
-  cachetools TTL cache that allows a time to live per item). Capacity in items
+  (``LRUCache``, ``LFUCache``, ``RRCache``, and for "ttl" ``TLRUCache``, the
+  cachetools TTL cache that allows a time to live per item: it sweeps expired
+  items, then evicts the least recently used). Capacity in items
   and, optionally, in bytes (key plus value length; no per-item overhead).
   Time comes from a ``timer`` callable, so TTLs run on the simulated clock.
 * ``CacheServer`` - the host: every operation holds one of ``concurrency``
@@ -125,10 +126,6 @@ def _entry_expiry(key, entry: Entry, now: float) -> float:
     return entry.expires_at
 
 
-def _frozen_time() -> float:
-    return 0.0
-
-
 def check_capacity_items(value) -> None:
     if not isinstance(value, int) or isinstance(value, bool):
         raise ConfigError(f"capacity_items must be an integer, got {value!r}")
@@ -174,7 +171,7 @@ class CacheStore:
         self.capacity_bytes = capacity_bytes
         self.policy = policy
         self.ttl_s = ttl_s
-        self.timer = timer or _frozen_time
+        self.timer = timer or (lambda: 0.0)
         self.rng = rng or random.Random(0)
         # cachetools enforces the byte budget (math.inf when there is none); this class the item count
         maxsize = capacity_bytes if capacity_bytes is not None else math.inf
@@ -272,9 +269,6 @@ class CacheStore:
         """Keys held, including expired ones not yet dropped, in no particular order."""
         return list(cachetools.Cache.__iter__(self._cache))
 
-    def __len__(self) -> int:
-        return len(self._cache)
-
     @property
     def items(self) -> int:
         return len(self._cache)
@@ -321,19 +315,30 @@ class CacheServer(Node):
         self.op_latency = as_distribution(op_latency, "op_latency")
         self.op_concurrency = concurrency
         self._time_offset = 0.0
+        self._run_start: float | None = None
         self.store = CacheStore(capacity_items, capacity_bytes=capacity_bytes, policy=policy, ttl_s=ttl_s,
                                 timer=self._now, rng=random.Random(f"{name}/evict"))
         self.ops: Resource | None = None
 
     def _now(self) -> float:
-        """The cache's clock: simulated time, continuing across runs of one Sim."""
-        return (self.sched.now if self.sched is not None else 0.0) + self._time_offset
+        """The cache's clock: simulated time, going on across the runs of one Sim, still between them."""
+        if self.sim is not None and self.sim.running:
+            return self.sched.now + self._time_offset
+        return self._last_run_end()
+
+    def _last_run_end(self) -> float:
+        last = self.sim.last_report if self.sim is not None else None
+        if self._run_start is None or last is None:
+            return self._run_start or 0.0
+        return self._run_start + last.simulated_s
 
     def _attach(self, sim, rng) -> None:
-        before = self._now()
+        # A new run may start a new clock at zero. Contents carry over between runs, so their
+        # expiry must too: the cache's clock goes on from where the last run ended.
+        start = self._last_run_end()
         super()._attach(sim, rng)
-        # a new run may start a new clock at zero; contents carry over, so their expiry must too
-        self._time_offset = before - self.sched.now
+        self._time_offset = start - self.sched.now
+        self._run_start = start
         self.store.rng = random.Random(f"{sim.seed}/{self.name}/evict")
         self.store.reset_counters()
         self.ops = Resource(self.sched, self.op_concurrency, f"{self.name} ops")
@@ -382,22 +387,9 @@ class CacheServer(Node):
 
     def detail(self) -> dict[str, Any]:
         s = self.store.stats()
-        d: dict[str, Any] = {
-            "policy": self.store.policy,
-            "hits": s.hits,
-            "misses": s.misses,
-            "sets": s.sets,
-            "evictions": s.evictions,
-            "hit_ratio": s.hit_ratio,
-            "items": s.items,
-            "bytes": s.bytes,
-        }
-        if s.expirations:
-            d["expirations"] = s.expirations
-        if s.deletes:
-            d["deletes"] = s.deletes
-        if s.too_large:
-            d["too_large"] = s.too_large
-        if self.crashes:
-            d["crashes"] = self.crashes
+        d: dict[str, Any] = {"policy": self.store.policy, "hits": s.hits, "misses": s.misses, "sets": s.sets,
+                             "evictions": s.evictions, "hit_ratio": s.hit_ratio, "items": s.items, "bytes": s.bytes}
+        optional = {"expirations": s.expirations, "deletes": s.deletes, "too_large": s.too_large,
+                    "crashes": self.crashes}
+        d.update((k, v) for k, v in optional.items() if v)
         return d

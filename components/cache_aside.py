@@ -146,7 +146,10 @@ class CacheAside:
 
     # -- the read path -----------------------------------------------------------------
     async def get(self, caller: Caller, key: str, loader: Callable[[], Awaitable[Any]]) -> Any:
-        """The value for ``key``: from the cache, or from ``loader()`` (then cached)."""
+        """The value for ``key``: from the cache, or from ``loader()`` (then cached).
+
+        If the loader raises, the error reaches this caller and every request that waited on it.
+        """
         host = _host_of(caller)
         flight_key = (host.name, key)
         while True:

@@ -21,9 +21,9 @@ edge (anycast/GeoDNS: point each region's load at its edge, or use
 ``components.DNSServer`` with the geo policy), tiered caches, revalidation
 (``ETag``/``304``), ``Vary``, purge APIs, byte-range requests, edge CPU cost.
 
-The cache's expiry times are read from the run's clock; a new clock (every
-``Sim.run()`` makes one) empties the cache, since old expiry times mean nothing
-on it. Two ``run_async`` calls on one clock keep it warm.
+The cache's expiry times are read from the simulated clock, which goes on
+across runs of one ``Sim``: a second run starts with the edge as the first
+left it (a crash empties it).
 
     cdn = CDN("cdn", origin="lb", regions=["us", "eu", "ap"]).add_to(sim)
     sim.load(OpenLoop(cdn.edge_for("eu"), client="users-eu", region="eu", rate=200))
@@ -197,9 +197,6 @@ class CDNEdge(Node):
 
     def _attach(self, sim: "Sim", rng) -> None:
         super()._attach(sim, rng)
-        if self.sched is not self._clock:  # expiry times of another clock mean nothing here
-            self._clock = self.sched
-            self.cache.clear()
         self._flights = {}
         self._reset_counters()
 

@@ -21,13 +21,11 @@ fails what was in flight (never acknowledged, never committed) and keeps every
 committed row and the log, also for an in-memory database. App servers crash
 without touching the database's rows: it is a separate host.
 
-Replication: the primary ships committed writes to each replica in batches
-(one shipping task per replica, woken by each commit, with a heartbeat every
-second); a replica applies a batch ``replication_lag_s`` after it arrives and
-tells the primary how far it has got. A replica that crashed loses what it had
-received but not applied, reports its position on the next heartbeat, and the
-primary ships from there. A replica starts as a copy of its primary (a base
-backup) when the log cannot bring it up to date. Replicas refuse writes (403).
+Replication (``database_replication.py``): the primary ships committed writes
+to each replica; a replica applies them ``replication_lag_s`` after they
+arrive, catches up from the primary's log after its own crash, starts as a
+copy of its primary (a base backup) when the log cannot bring it up to date,
+and refuses writes (403).
 
 HTTP surface: ``POST /query`` with ``{"sql": ..., "params": [...]}`` answers
 ``{"rows", "columns", "rowcount", "lastrowid", "version"}``; ``GET``/``PUT``/
@@ -43,25 +41,16 @@ marked ``x-stale: 1``.
 from __future__ import annotations
 
 import sqlite3
-from collections import deque
 from os import PathLike
 from typing import Any, Callable, Iterable
 from urllib.parse import unquote
 
-import trio
-from trio.lowlevel import Abort, current_task, wait_task_rescheduled
+from playground import ConfigError, Node, Request, Resource, Response, WiringError, as_distribution
 
-from playground import (ConfigError, LatencyHistogram, Node, Request, RequestError, Resource, Response,
-                        WiringError, as_distribution)
-
-from .database_store import READ, WRITE, LogEntry, Result, SqlStore, StatementError, classify, dumps, loads
+from .database_replication import Follower, Shipper
+from .database_store import READ, WRITE, Result, SqlStore, StatementError, classify, dumps, loads
 
 __all__ = ["Database"]
-
-SHIP_BATCH_ENTRIES = 500
-HEARTBEAT_S = 1.0
-SHIP_RETRY_S = 0.2
-SHIP_TIMEOUT_S = 2.0
 
 _CLIENT_ERRORS = (StatementError, sqlite3.Error, sqlite3.Warning, OverflowError)
 
@@ -115,7 +104,7 @@ class Database(Node):
             except (sqlite3.Error, sqlite3.Warning) as exc:
                 raise ConfigError(f"schema failed: {exc} (in {script!r})") from None
         self.io: Resource | None = None
-        self._replica_names: tuple[str, ...] = ()
+        self.shipper: Shipper | None = None
         self._reset_counts()
 
     # -- wiring -----------------------------------------------------------------------
@@ -142,27 +131,21 @@ class Database(Node):
                               "(chained replication is not modelled)")
 
     def _reset_counts(self) -> None:
-        self.reads = self.writes = self.errors = self.refused_writes = 0
-        self.stale_reads = self.apply_errors = 0
-        self.apply_lag = LatencyHistogram()
-        self._pending: deque[tuple[float, LogEntry]] = deque()
-        self._received = self.store.version
-        self._last_due = 0.0
-        self._primary_version = self.store.version
-        self._applied: dict[str, int] = {}
+        self.reads = self.writes = self.errors = self.refused_writes = self.stale_reads = 0
+        self.follower = Follower(self.store)
 
     def _attach(self, sim, rng) -> None:
         super()._attach(sim, rng)
         self.io = Resource(self.sched, self.io_capacity, f"{self.name} io")
-        self._commits = _CommitSignal(self.sched)
-        self._replica_names = self.replicas()
         if self.replica_of is not None:
             primary = sim.net.hosts[self.replica_of]
             if not primary.store.covers(self.store.version):
                 self.store.copy_from(primary.store)  # a base backup: the log cannot bring us up to date
         else:
-            self.store.keep_log = bool(self._replica_names)
-            if not self.store.keep_log:
+            replicas = self.replicas()
+            self.shipper = Shipper(self, replicas) if replicas else None
+            self.store.keep_log = bool(replicas)
+            if not replicas:
                 self.store.log.clear()
         self._reset_counts()
 
@@ -170,8 +153,7 @@ class Database(Node):
     def on_crash(self) -> None:
         # Rows and the log are on disk and stay. IO slots come back as the cancelled tasks
         # unwind. A replica loses the writes it had received but not yet applied.
-        self._pending.clear()
-        self._received = self.store.version
+        self.follower.lose_unapplied()
 
     # -- serving ------------------------------------------------------------------------
     async def handle(self, request: Request) -> Response:
@@ -242,7 +224,8 @@ class Database(Node):
             self.io.release()
         if kind == WRITE:
             self.writes += 1
-            self._commits.notify()
+            if self.shipper is not None:
+                self.shipper.committed()
         else:
             self.reads += 1
         return result
@@ -272,66 +255,19 @@ class Database(Node):
             headers.update(extra)
         return Response(status, headers, body)
 
-    # -- replication: the primary's side -------------------------------------------------------
+    # -- replication ------------------------------------------------------------------------
     async def run(self) -> None:
-        if not self._replica_names:
-            return
-        async with trio.open_nursery() as nursery:
-            for name in self._replica_names:
-                nursery.start_soon(self._ship, name)
+        if self.shipper is not None:
+            await self.shipper.run()
 
-    async def _ship(self, replica: str) -> None:
-        """Send committed writes to ``replica`` in order, from the position it last reported."""
-        known: int | None = None  # the replica's position; learned from its first answer
-        while True:
-            if known is not None and known >= self.store.version:
-                await self._commits.wait(HEARTBEAT_S)
-            entries = self.store.log_after(known, SHIP_BATCH_ENTRIES) if known is not None else []
-            body = dumps({"head": self.store.version, "entries": [e.to_json() for e in entries]})
-            try:
-                response = await self.call(replica, Request("POST", "/replication/apply", body=body), SHIP_TIMEOUT_S)
-            except RequestError:
-                response = None
-            if response is None or response.status != 200:
-                await self.sleep(SHIP_RETRY_S)
-                continue
-            position = loads(response.body)
-            known = int(position["received"])
-            self._applied[replica] = int(position["applied"])
-            if len(self._applied) == len(self._replica_names):
-                self.store.trim_log(min(self._applied.values()))
-
-    # -- replication: the replica's side --------------------------------------------------------
     def _receive(self, request: Request) -> Response:
-        batch = loads(request.body)
-        self._primary_version = max(self._primary_version, int(batch["head"]))
-        due = max(self.sched.now + self.replication_lag.sample(self.rng), self._last_due)
-        added = False
-        for item in batch["entries"]:
-            entry = LogEntry.from_json(item)
-            if entry.version <= self._received:
-                continue  # a resend of what we already have
-            if entry.version != self._received + 1:
-                break  # a gap (we lost writes in a crash): the primary rewinds to what we report
-            self._pending.append((due, entry))
-            self._received = entry.version
-            added = True
-        if added:
-            self._last_due = due
+        due = self.follower.receive(loads(request.body), self.sched.now, self.replication_lag.sample(self.rng))
+        if due is not None:
             self.sched.call_at(due, self._apply_due)
-        return self._answer(200, dumps({"received": self._received, "applied": self.store.version}),
-                            content_type="application/json")
+        return self._answer(200, dumps(self.follower.position()), content_type="application/json")
 
     def _apply_due(self, _=None) -> None:
-        now = self.sched.now
-        pending = self._pending
-        while pending and pending[0][0] <= now:
-            _, entry = pending.popleft()
-            try:
-                self.store.apply(entry)
-            except _CLIENT_ERRORS:
-                self.apply_errors += 1  # the replica diverged from its primary; counted, not fatal
-            self.apply_lag.record(max(0.0, now - entry.committed_at))
+        self.follower.apply_due(self.sched.now)
 
     # -- outside the simulation -------------------------------------------------------------
     def direct(self, sql: str, params=()) -> Result:
@@ -346,8 +282,8 @@ class Database(Node):
             raise ConfigError(f"{self.name!r} is a read-only replica: write to {self.replica_of!r}")
         now = self.sched.now if self.sched is not None else 0.0
         result = self.store.write(sql, params, now)
-        if self.io is not None:
-            self._commits.notify()
+        if self.shipper is not None:
+            self.shipper.committed()
         return result
 
     # -- looking at it ------------------------------------------------------------------------
@@ -365,60 +301,17 @@ class Database(Node):
         d["tables"] = len(self.store.tables())
         d["version"] = self.store.version
         if self.replica_of is not None:
-            d["replica_of"] = self.replica_of
-            d["replication_lag_s"] = self.replication_lag.mean_s
-            d["behind_versions"] = max(0, self._primary_version - self.store.version)
-            d["lag_mean_s"] = self.apply_lag.mean_s
-            d["lag_max_s"] = self.apply_lag.max_s
-            d["stale_reads"] = self.stale_reads
-            d["refused_writes"] = self.refused_writes
-            if self.apply_errors:
-                d["apply_errors"] = self.apply_errors
-        elif self._applied:
-            d["replicas"] = len(self._applied)
-            d["replicas_behind_max"] = self.store.version - min(self._applied.values())
-            d["log_entries"] = len(self.store.log)
+            f = self.follower
+            d.update(replica_of=self.replica_of, replication_lag_s=self.replication_lag.mean_s,
+                     behind_versions=f.behind_versions, lag_mean_s=f.apply_lag.mean_s, lag_max_s=f.apply_lag.max_s,
+                     stale_reads=self.stale_reads, refused_writes=self.refused_writes)
+            if f.apply_errors:
+                d["apply_errors"] = f.apply_errors
+        elif self.shipper is not None:
+            d.update(self.shipper.detail())
         if self.crashes:
             d["crashes"] = self.crashes
         return d
-
-
-class _CommitSignal:
-    """Wakes the shipping tasks when a write commits, or after a timeout (through the scheduler's heap)."""
-
-    def __init__(self, sched) -> None:
-        self.sched = sched
-        self._waiting: list[list] = []  # [task, timer, woken]
-
-    def notify(self) -> None:
-        waiting, self._waiting = self._waiting, []
-        for waiter in waiting:
-            self._wake(waiter)
-
-    def _wake(self, waiter: list) -> None:
-        if waiter[2]:
-            return
-        waiter[2] = True
-        waiter[1].cancel()
-        waiter[1] = self.sched.wake(waiter[0], None)
-
-    def _time_out(self, waiter: list) -> None:
-        if waiter in self._waiting:
-            self._waiting.remove(waiter)
-        self._wake(waiter)
-
-    async def wait(self, timeout_s: float) -> None:
-        waiter = [current_task(), None, False]
-        waiter[1] = self.sched.call_later(timeout_s, self._time_out, waiter)
-        self._waiting.append(waiter)
-
-        def abort(_raise_cancel):
-            if waiter in self._waiting:
-                self._waiting.remove(waiter)
-            waiter[1].cancel()
-            return Abort.SUCCEEDED
-
-        await wait_task_rescheduled(abort)
 
 
 def _parse_query(body: bytes) -> tuple[str, Any]:

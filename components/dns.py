@@ -300,9 +300,8 @@ class Resolver:
         return self._sched.now if self._sched is not None else 0.0
 
     def _bind(self, load: "Load") -> None:
-        if load.sched is not self._sched:  # a new run's clock: old expiry times mean nothing
+        if load.sched is not self._sched:  # a new run (simulated time goes on across runs of one Sim)
             self._sched = load.sched
-            self._cache.clear()
             self._waiting = {}
             self.hits = self.misses = self.queries = self.coalesced = self.failures = 0
 

@@ -94,6 +94,17 @@ class Scheduler:
         _push(self._heap, entry)
         return entry
 
+    def next_seq(self) -> int:
+        """Take a place in the firing order now, for an entry pushed later by ``call_at_seq``."""
+        return next(self._seq)
+
+    def call_at_seq(self, when: float, seq: int, fn, arg=None) -> Timer:
+        """``call_at`` with a place in the order taken earlier (``next_seq``): it fires
+        exactly where an entry pushed at that moment would have."""
+        entry = Timer((when, seq, fn, arg))
+        _push(self._heap, entry)
+        return entry
+
     def _wake_task(self, task_and_value) -> None:
         task, value = task_and_value
         self._woke += 1
@@ -214,7 +225,10 @@ class RealtimeScheduler(Scheduler):
         pass
 
     def call_at(self, when: float, fn, arg=None) -> Timer:
-        entry = super().call_at(when, fn, arg)
+        return self.call_at_seq(when, next(self._seq), fn, arg)
+
+    def call_at_seq(self, when: float, seq: int, fn, arg=None) -> Timer:
+        entry = super().call_at_seq(when, seq, fn, arg)
         if self._kick is not None and self._heap[0] is entry:
             self._kick.deadline = self._t0 + when / self.speed
         return entry

@@ -8,7 +8,9 @@ time average. A per-second series keeps one small record per second.
 """
 from __future__ import annotations
 
+from array import array
 from collections import Counter
+from itertools import compress
 from dataclasses import dataclass, field
 
 from hdrh.histogram import HdrHistogram
@@ -36,23 +38,23 @@ class LatencyHistogram:
         >>> h = LatencyHistogram(); h.record(0.010); h.percentile(50)
         0.01
 
-    Recording is the hot path (several per simulated request), and the
-    ``hdrhistogram`` package records in pure Python. So values are first
-    rounded down to the lowest value of their HDR bucket (what the histogram
-    would do anyway), counted in a small dict, and handed to the histogram in
-    bulk (``record_value(value, count)``) when the dict grows or a figure is
-    read. The histogram's contents are exactly what direct recording gives.
+    Recording is the hot path (several per simulated request) and the
+    ``hdrhistogram`` package records in pure Python (about 0.6 us a value).
+    So ``record`` only increments a plain array laid out like the histogram's
+    own counts (the same bucket arithmetic), and the counts are handed to the
+    histogram in bulk, ``record_value(value, count)``, when a figure is read.
+    The histogram ends up exactly as if every value had been recorded into it.
     """
 
-    __slots__ = ("_h", "_pending", "_mask", "_bits", "count", "_sum", "_max")
-
-    FLUSH_KEYS = 4096  # distinct pending values before a bulk hand-over (bounds memory)
+    __slots__ = ("_h", "_counts", "_mask", "_bits", "_half_bits", "_dirty", "count", "_sum", "_max")
 
     def __init__(self, significant_figures: int = 3) -> None:
         self._h = HdrHistogram(1, _HIGHEST_US, significant_figures)
-        self._pending: dict[int, int] = {}
+        self._counts = array("q", bytes(8 * self._h.counts_len))
         self._mask = self._h.sub_bucket_count - 1
         self._bits = self._mask.bit_length()
+        self._half_bits = self._bits - 1
+        self._dirty = False
         self.count = 0
         self._sum = 0.0
         self._max = 0.0
@@ -63,25 +65,25 @@ class LatencyHistogram:
             us = 1
         elif us > _HIGHEST_US:
             us = _HIGHEST_US
-        shift = (us | self._mask).bit_length() - self._bits
-        if shift > 0:
-            us = (us >> shift) << shift
-        pending = self._pending
-        pending[us] = pending.get(us, 0) + 1
-        if len(pending) > self.FLUSH_KEYS:
-            self._flush()
+        # the HDR counts index of ``us`` (lowest trackable value 1, so unit magnitude 0)
+        bucket = (us | self._mask).bit_length() - self._bits
+        self._counts[(bucket << self._half_bits) + (us >> bucket)] += 1
+        self._dirty = True
         self.count += 1
         self._sum += seconds
         if seconds > self._max:
             self._max = seconds
 
     def _flush(self) -> HdrHistogram:
-        if self._pending:
-            record = self._h.record_value
-            for us, n in self._pending.items():
-                record(us, n)
-            self._pending.clear()
-        return self._h
+        h = self._h
+        if self._dirty:
+            counts = self._counts
+            record, value_at = h.record_value, h.get_value_from_index
+            for i in compress(range(len(counts)), counts):
+                record(value_at(i), counts[i])
+            self._counts = array("q", bytes(8 * len(counts)))
+            self._dirty = False
+        return h
 
     def percentile(self, q: float) -> float:
         """The ``q``-th percentile in seconds (``q`` in 0..100); 0.0 when empty."""

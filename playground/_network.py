@@ -75,14 +75,13 @@ class Exchange:
     ``Response`` or a ``RequestError``.
     """
 
-    __slots__ = ("request", "src", "dst", "on_reply", "timer", "done", "sent_at")
+    __slots__ = ("request", "src", "dst", "on_reply", "done", "sent_at")
 
     def __init__(self, request: Request, src: str, dst: str, on_reply, sent_at: float) -> None:
         self.request = request
         self.src = src
         self.dst = dst
         self.on_reply = on_reply
-        self.timer = None
         self.done = False
         self.sent_at = sent_at
 
@@ -91,9 +90,55 @@ class Exchange:
         if self.done:
             return
         self.done = True
-        if self.timer is not None:
-            self.timer[2] = None
         self.on_reply(result)
+
+
+class _Deadlines:
+    """The pending timeouts that share one duration, in the order they were set.
+
+    Timeouts of one length expire in the order they were set, so a FIFO holds
+    them and only its head sits in the scheduler's heap. A busy client keeps
+    thousands of timeouts pending (rate x timeout_s); in the heap they would
+    make every push and pop slower, here they cost a deque append. The head is
+    pushed with the place in the firing order taken when the timeout was set,
+    so timeouts fire exactly when, and in the order, individual timers would.
+    """
+
+    __slots__ = ("net", "timeout_s", "items", "armed")
+
+    def __init__(self, net: "Network", timeout_s: float) -> None:
+        self.net = net
+        self.timeout_s = timeout_s
+        self.items: deque = deque()  # (when, seq, exchange)
+        self.armed = False
+
+    def add(self, ex: "Exchange") -> None:
+        sched = self.net.sched
+        self.items.append((sched.now + self.timeout_s, sched.next_seq(), ex))
+        if not self.armed:
+            self._arm()
+
+    def _arm(self) -> None:
+        items = self.items
+        while items and items[0][2].done:  # answered in time: nothing to fire
+            items.popleft()
+        if not items:
+            if self.net._deadlines.get(self.timeout_s) is self:
+                del self.net._deadlines[self.timeout_s]
+            return
+        when, seq, _ = items[0]
+        self.net.sched.call_at_seq(when, seq, self._expire)
+        self.armed = True
+
+    def _expire(self, _=None) -> None:
+        self.armed = False
+        _, _, ex = self.items.popleft()
+        if ex.done:  # answered after the head was armed: an individual timer would have been disarmed
+            self.net.sched.fired -= 1
+        else:
+            ex.finish(Timeout(f"no answer from {ex.dst!r}"))
+        if not self.armed:
+            self._arm()
 
 
 def _names(hosts) -> list[str]:
@@ -118,6 +163,8 @@ class Network:
         self._busy_until: dict[tuple[str, str], float] = {}
         self._route_cache: dict[tuple[str, str], tuple[Link, tuple[str, str]]] = {}
         self.counters: Counter[str] = Counter()
+        self._deadlines: dict[float, _Deadlines] = {}  # pending timeouts by duration
+        self._deadlines_sched: Scheduler | None = None
         self.active = False  # True while a run is in progress; messages outside a run vanish
 
     # -- wiring -------------------------------------------------------------------
@@ -279,7 +326,13 @@ class Network:
         if node is None:
             self.host(dst)  # raises a clear WiringError
         if timeout_s is not None:
-            ex.timer = sched.call_later(timeout_s, _time_out, ex)
+            if sched is not self._deadlines_sched:  # a new run on a new clock: old timeouts are gone
+                self._deadlines = {}
+                self._deadlines_sched = sched
+            queue = self._deadlines.get(timeout_s)
+            if queue is None:
+                queue = self._deadlines[timeout_s] = _Deadlines(self, timeout_s)
+            queue.add(ex)
         request.hops += 1
         if request.hops > MAX_HOPS:
             sched.call_soon(ex.finish, Response(508, {}, b"loop detected"))
@@ -318,9 +371,7 @@ class Network:
         ex = self.send(src, dst, request, on_reply, timeout_s)
 
         def abort(_raise_cancel):
-            ex.done = True
-            if ex.timer is not None:
-                ex.timer[2] = None
+            ex.done = True  # its timeout, if any, will find it done
             return Abort.SUCCEEDED
 
         result = await wait_task_rescheduled(abort)
@@ -328,8 +379,4 @@ class Network:
             raise result
         return result
 
-
-def _time_out(ex: Exchange) -> None:
-    ex.timer = None
-    ex.finish(Timeout(f"no answer from {ex.dst!r}"))
 

@@ -323,18 +323,20 @@ class Node:
         started = False
         while True:
             if self.up:
-                with trio.CancelScope() as scope:
-                    self._scope = scope
-                    async with trio.open_nursery() as nursery:
-                        self._nursery = nursery
-                        self._workers = 0
-                        nursery.start_soon(self._guarded, self.run, ())
-                        if not started:
-                            started = True
-                            task_status.started()
-                        await trio.sleep_forever()
-                self._scope = None
-                self._nursery = None
+                try:
+                    with trio.CancelScope() as scope:
+                        self._scope = scope
+                        async with trio.open_nursery() as nursery:
+                            self._nursery = nursery
+                            self._workers = 0
+                            nursery.start_soon(self._guarded, self.run, ())
+                            if not started:
+                                started = True
+                                task_status.started()
+                            await trio.sleep_forever()
+                finally:
+                    self._scope = None
+                    self._nursery = None
             if not started:
                 started = True
                 task_status.started()

@@ -17,9 +17,10 @@ the network draw from their own ``random.Random`` seeded from (seed, name),
 so adding a host does not change what another one draws.
 
 A ``Sim`` can be run more than once (a REPL session: run, crash something,
-run again). Each run starts its clock at zero and its measurements afresh;
-what components hold (database rows, cache contents) carries over, as it
-would on real machines, until ``reset()``.
+run again). Each run takes its measurements afresh and reports times from its
+own start (``sim.now``), while simulated time itself goes on from where the
+last run ended, so what components hold (database rows, cache contents with
+their TTLs) carries over, as it would on real machines.
 """
 from __future__ import annotations
 
@@ -283,6 +284,7 @@ class Sim:
         self.net.rng.seed(f"{self.seed}/network")
         self.net.counters.clear()
         self._t0 = sched.now
+        self._fired0 = sched.fired
         self._events = []
         self._ids = itertools.count(1)
         self.runs += 1
@@ -348,7 +350,7 @@ class Sim:
             events=list(self._events),
             series={load.name: load.metrics.series() for load in self.loads},
             simulated_s=end - self._t0,
-            events_fired=self.sched.fired,
+            events_fired=self.sched.fired - self._fired0,
             overall=overall.summary(),
         )
 

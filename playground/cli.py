@@ -63,7 +63,7 @@ def _ladder(args) -> int:
         kw["budget_cores"] = args.budget_cores
     opts = LadderOptions(**kw)
     stages = args.stages.split(",") if args.stages else None
-    console = Console()
+    console = Console() if sys.stdout.isatty() else Console(width=170)
     console.print(f"[bold]From 5 users to 1 million[/bold] - seed {opts.seed}, "
                   f"{opts.requests_per_user_per_s:g} requests per user per second, "
                   f"SLO p99 < {opts.slo_p99_s * 1000:.0f} ms, errors < {opts.max_error_rate:.0%}, "

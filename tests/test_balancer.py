@@ -11,7 +11,7 @@ from components import (AppServer, BackendState, ConsistentHash, HealthCheck, L4
                         LeastConnections, OutlierDetection, PowerOfTwoChoices, Random, RetryBudget, RoundRobin,
                         Route, SourceIPHash, WeightedRoundRobin)
 from components.health import HealthTracker, OutlierTracker, RetryBudgetTracker, slow_start_factor
-from playground import ConfigError, Node, OpenLoop, Request, Response, Sim, WiringError
+from playground import ConfigError, Node, Request, Response, Sim, WiringError
 
 
 def backends(*spec) -> list[BackendState]:
@@ -248,7 +248,6 @@ def run_script(balancer: Node, script, hosts=("app1", "app2", "app3")) -> Browse
         sim.add(AppServer(name, echo))
     sim.add(balancer)
     browser = sim.add(Browser("browser", balancer.name, script))
-    sim.load(OpenLoop("app1", rate=1, client="clock"))  # a run lasts while a load runs
     sim.run(duration_s=1)
     return browser
 

@@ -207,3 +207,33 @@ async def test_operations_queue_on_few_slots(virtual_clock):
     await sim.run_async(2)
     # 8 operations of 10 ms on 2 slots: the last finishes after 40 ms of work, plus 2 ms of network
     assert max(done) == pytest.approx(0.042)
+
+
+# -- the package and the runs ----------------------------------------------------------------
+def test_the_cache_names_are_exported():
+    import components
+
+    for name in ("CacheServer", "CacheStore", "CacheAside", "SimulatedCache"):
+        assert name in vars(components), name
+
+
+def test_contents_and_their_clock_carry_over_between_runs():
+    sim, cache = script_sim(lambda app: app.sleep(0))
+    cache.store.set("k", b"v", ttl_s=3.0)
+    sim.run(2)
+    assert cache.store.peek("k") is not None and cache.store.timer() == pytest.approx(2.0, abs=0.1)
+    sim.run(2)  # a new run restarts the simulated clock at zero; the cache's time goes on
+    assert cache.store.peek("k") is None and cache.store.timer() == pytest.approx(4.0, abs=0.1)
+
+
+def test_same_seed_same_report():
+    def once():
+        async def story(app):
+            for i in range(20):
+                await app.call("cache", Request("PUT", f"/cache/k{i}", body=b"v" * i))
+                await app.get("cache", f"/cache/k{app.rng.randrange(20)}")
+
+        sim, _ = script_sim(story, capacity_items=5, policy="random")
+        return sim.run(3).to_json()
+
+    assert once() == once()

@@ -17,52 +17,19 @@ from collections import Counter
 import pytest
 from aiocache.serializers import PickleSerializer
 
-from components import AppServer, CacheAside, CacheServer, SimulatedCache
-from playground import ConfigError, Exponential, as_distribution, Node, OpenLoop, Request, Resource, Response, Sim, Workload
+from components import AppServer, CacheAside, CacheServer, Database, SimulatedCache
+from playground import ConfigError, Exponential, Node, OpenLoop, Request, Response, Sim, Workload
 
 
-class SlowDatabase(Node):
-    """A stand-in database: ``connections`` slots, each query holding one for ``latency`` seconds.
-
-    ``GET /row/<key>`` answers 200 with the row, or 404 for keys in ``missing``.
-    It counts queries per key, which is what the stories assert on.
-    """
-
-    kind = "db"
-
-    def __init__(self, name: str = "db", *, latency=Exponential(0.02), connections: int = 8,
-                 missing: frozenset[str] = frozenset()) -> None:
-        super().__init__(name, concurrency=None, queue_limit=None)
-        self.latency = as_distribution(latency)
-        self.connections = connections
-        self.missing = missing
-        self.queries: Counter[str] = Counter()
-
-    def _attach(self, sim, rng) -> None:
-        super()._attach(sim, rng)
-        self.pool = Resource(self.sched, self.connections, f"{self.name} connections")
-        self.queries = Counter()
-
-    async def handle(self, request: Request) -> Response:
-        key = request.route.rsplit("/", 1)[1]
-        self.queries[key] += 1
-        await self.pool.use(self.latency.sample(self.rng))
-        if key in self.missing:
-            return Response(404, body=b"no such row")
-        return Response(200, body=f"row {key}".encode())
-
-    def detail(self) -> dict:
-        return {"queries": sum(self.queries.values())}
-
-
-def item_handler(aside: CacheAside | None):
-    """The app: GET /item/<key> reads the row, through the cache if there is one."""
+def item_handler(aside: CacheAside | None, loads: Counter):
+    """The app: GET /item/<key> reads row <key> from the database, through the cache if there is one."""
 
     async def handler(request, ctx):
         key = request.route.rsplit("/", 1)[1]
 
         async def load():
-            resp = await ctx.call("db", Request("GET", f"/row/{key}"), timeout_s=5.0)
+            loads[key] += 1
+            resp = await ctx.call("db", Request("GET", f"/kv/{key}"), timeout_s=5.0)
             if resp.status == 404:
                 return None
             if resp.status != 200:
@@ -75,18 +42,23 @@ def item_handler(aside: CacheAside | None):
     return handler
 
 
-def site(aside: CacheAside | None, *, apps=("app1", "app2"), rate_per_app=180.0, keys=1000, zipf_s=1.0,
-         cache_kw=None, db_kw=None, seed=7) -> Sim:
+def site(aside: CacheAside | None, *, apps=("app1", "app2"), rate_per_app=180.0, keys=1000, rows=None,
+         zipf_s=1.0, cache_kw=None, db_kw=None, seed=7) -> tuple[Sim, Counter]:
+    """Users -> app servers -> (cache) -> database holding rows 0..rows-1. Returns the sim and loads per key."""
     sim = Sim(seed=seed)
-    sim.add(SlowDatabase(**(db_kw or {})))
+    db = sim.add(Database("db", max_connections=500, queue_limit=1000,
+                          **(db_kw or {"read_latency": Exponential(0.02), "io_capacity": 8})))
+    for k in range(keys if rows is None else rows):
+        db.direct("INSERT INTO kv (key, value, version) VALUES (?, ?, 1)", [str(k), f"row {k}"])
     if aside is not None:
         sim.add(CacheServer("cache", **(cache_kw or {"capacity_items": 250})))
+    loads: Counter = Counter()
     for i, name in enumerate(apps):
         calls = ("db", "cache") if aside is not None else ("db",)
-        sim.add(AppServer(name, item_handler(aside), cores=2, workers=64, queue_limit=1000, calls=calls))
+        sim.add(AppServer(name, item_handler(aside, loads), cores=2, workers=64, queue_limit=1000, calls=calls))
         sim.load(OpenLoop(name, rate=rate_per_app, client=f"users{i + 1}",
                           workload=Workload(keys=keys, zipf_s=zipf_s)))
-    return sim
+    return sim, loads
 
 
 def worst_p99(report) -> float:
@@ -96,15 +68,16 @@ def worst_p99(report) -> float:
 # -- (a) ----------------------------------------------------------------------------------
 async def test_a_cache_in_front_of_a_slow_database_absorbs_skewed_reads(virtual_clock):
     # 360 reads/s against a database that manages 400/s (8 connections, 20 ms mean per query)
-    without = await site(None).run_async(10)
+    sim, _ = site(None)
+    without = await sim.run_async(10)
     aside = CacheAside("cache", ttl_s=300)
-    sim = site(aside)
+    sim, _ = site(aside)
     with_cache = await sim.run_async(10)
 
     assert without.failed == 0 and with_cache.failed == 0
     cache = with_cache.component("cache").detail
-    queries_without = without.component("db").detail["queries"]
-    queries_with = with_cache.component("db").detail["queries"]
+    queries_without = without.component("db").detail["reads"]
+    queries_with = with_cache.component("db").detail["reads"]
     print(f"\nhit ratio {cache['hit_ratio']:.3f}; db queries {queries_without} -> {queries_with}; "
           f"p99 {worst_p99(without) * 1000:.1f} ms -> {worst_p99(with_cache) * 1000:.1f} ms")
     # Zipf(s=1) over 1,000 keys with room for 250: the hot quarter of the keys takes most reads
@@ -118,7 +91,7 @@ async def test_a_cache_in_front_of_a_slow_database_absorbs_skewed_reads(virtual_
 # -- (b) ----------------------------------------------------------------------------------
 async def test_b_an_lru_far_too_small_for_the_working_set_thrashes(virtual_clock):
     def run(capacity_items):
-        sim = site(CacheAside("cache"), rate_per_app=100, zipf_s=0.0, keys=300,
+        sim, _ = site(CacheAside("cache"), rate_per_app=100, zipf_s=0.0, keys=300,
                    cache_kw={"capacity_items": capacity_items})
         return sim.run_async(10)
 
@@ -134,12 +107,13 @@ async def test_b_an_lru_far_too_small_for_the_working_set_thrashes(virtual_clock
 # -- (c) ----------------------------------------------------------------------------------
 async def stampede(coalesce: bool) -> tuple[int, CacheAside, object]:
     aside = CacheAside("cache", ttl_s=60, coalesce=coalesce)
-    sim = site(aside, apps=("app",), rate_per_app=1000, keys=100, zipf_s=1.2,
-               db_kw={"latency": 0.05, "connections": 16})
+    # 500 reads/s, about 28% of them for key "0"; a query takes 100 ms
+    sim, loads = site(aside, apps=("app",), rate_per_app=500, keys=100, zipf_s=1.2,
+                      db_kw={"read_latency": 0.1, "io_capacity": 16})
     # the hot key is in the cache already and expires 2 s into the run, under full load
     sim["cache"].store.set("0", b"row 0", ttl_s=2.0)
-    report = await sim.run_async(4)
-    return sim["db"].queries["0"], aside, report
+    report = await sim.run_async(3)
+    return loads["0"], aside, report
 
 
 async def test_c_a_hot_key_expiring_under_load_stampedes_unless_requests_coalesce(virtual_clock):
@@ -149,8 +123,8 @@ async def test_c_a_hot_key_expiring_under_load_stampedes_unless_requests_coalesc
           f"({tight.coalesced_waits} requests waited for the one load)")
     assert report_loose.failed == 0 and report_tight.failed == 0
     assert single == 1
-    assert herd >= 10
-    assert tight.coalesced_waits >= 10 and loose.coalesced_waits == 0
+    assert herd >= 10  # 7 to 24 over seeds 1-8: about rate x share x query time
+    assert tight.coalesced_waits > herd and loose.coalesced_waits == 0
 
 
 # -- (d) ----------------------------------------------------------------------------------
@@ -197,8 +171,11 @@ async def test_d_the_rest_of_the_aiocache_api(virtual_clock):
                 await cache.add("c", "y")
             seen["exists"] = await cache.exists("c")
             seen["delete"] = await cache.delete("c"), await cache.delete("c")
+            seen["expire"] = await cache.expire("b", 0)  # b no longer expires
             await self.sleep(1.5)
-            seen["after_ttl"] = await cache.get("a", default="gone")
+            seen["after_ttl"] = await cache.multi_get(["a", "b"])
+            await cache.clear()
+            seen["after_clear"] = await cache.get("b", default="gone")
 
         async def handle(self, request):
             return Response(204)
@@ -209,7 +186,7 @@ async def test_d_the_rest_of_the_aiocache_api(virtual_clock):
     sim.load(OpenLoop("app", rate=1))
     await sim.run_async(3)
     assert seen == {"multi_get": [1, [2, 3], None], "add_new": True, "exists": True, "delete": (1, 0),
-                    "after_ttl": "gone"}
+                    "expire": True, "after_ttl": [None, [2, 3]], "after_clear": "gone"}
 
 
 def test_d_aiocache_timeout_is_refused_because_it_needs_asyncio():
@@ -223,7 +200,7 @@ def test_d_aiocache_timeout_is_refused_because_it_needs_asyncio():
 # -- failures and negatives -----------------------------------------------------------------
 async def test_a_cache_outage_falls_back_to_the_database(virtual_clock):
     aside = CacheAside("cache", ttl_s=300, timeout_s=0.05)
-    sim = site(aside, rate_per_app=100)
+    sim, _ = site(aside, rate_per_app=100)
     sim.at(3, sim.crash, "cache", 3.0)  # down from t=3 to t=6, back empty
     report = await sim.run_async(8)
     s = aside.stats()
@@ -235,11 +212,11 @@ async def test_a_cache_outage_falls_back_to_the_database(virtual_clock):
 
 async def test_not_found_is_cached_for_negative_ttl(virtual_clock):
     aside = CacheAside("cache", negative_ttl_s=2.0)
-    sim = site(aside, apps=("app",), rate_per_app=200, keys=1, db_kw={"missing": frozenset({"0"})})
+    sim, loads = site(aside, apps=("app",), rate_per_app=200, keys=1, rows=0)
     report = await sim.run_async(5)
     # every read is for a row that does not exist: one query per 2 s of negative caching, not 1,000
     assert report.ok == report.sent and report.clients["openloop->app"].statuses == {404: report.sent}
-    assert sim["db"].queries["0"] == 3
+    assert loads["0"] == 3 and report.component("db").detail["reads"] == 3
     assert aside.stats().negative_hits > 900
 
 

@@ -33,8 +33,8 @@ class LadderOptions:
     seed: int = 1
     slo_p99_s: float = 0.5
     max_error_rate: float = 0.01
-    target_requests: int = 40_000  # per step; sets the duration for big populations
-    min_duration_s: float = 2.0
+    target_requests: int = 15_000  # per step; sets the duration for big populations
+    min_duration_s: float = 1.0
     max_duration_s: float = 30.0
     scaling: str = "horizontal"  # or "vertical": the same cores in one bigger machine
     budget_cores: int = 32
@@ -107,8 +107,8 @@ def _saturation(stats) -> tuple[float, str]:
                 "cache": "operations", "balancer": "capacity", "cdn": "edge capacity"}.get(stats.kind, "capacity")
     if stats.kind == "database" and "io_utilisation" in d:
         util = max(util, d["io_utilisation"])
-    if d.get("oom_kills"):
-        return max(util, 1.0), "memory (OOM)"
+    if d.get("oom_kills"):  # the CPU fell behind, queues grew, and memory ran out
+        return max(util, 1.0), f"{resource}, then memory: OOM"
     return util, resource
 
 

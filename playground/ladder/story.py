@@ -19,6 +19,10 @@ def _ms(s: float) -> str:
     return f"{s * 1000:,.1f}"
 
 
+def _rate(x: float) -> str:
+    return f"{x:,.1f}" if x < 10 else f"{x:,.0f}"
+
+
 def _pct(x: float | None) -> str:
     return "-" if x is None else f"{x:.0%}"
 
@@ -36,7 +40,7 @@ def stage_table(result: StageResult) -> Table:
         t.add_column(col, justify="left" if col in ("bottleneck (util)", "verdict") else "right")
     for s in result.steps:
         verdict = f"BREAKS: {s.why}" if s.broke else "ok"
-        t.add_row(_users(s.users), f"{s.offered_per_s:,.0f}", f"{s.throughput_per_s:,.0f}", _ms(s.p50_s),
+        t.add_row(_users(s.users), _rate(s.offered_per_s), _rate(s.throughput_per_s), _ms(s.p50_s),
                   _ms(s.p99_s), f"{s.error_rate:.1%}", f"{s.bottleneck} {s.bottleneck_utilisation:.0%}",
                   _pct(s.cache_hit_ratio), "-" if s.db_queries_per_s is None else f"{s.db_queries_per_s:,.0f}",
                   verdict, style="red" if s.broke else None)

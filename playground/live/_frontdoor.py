@@ -10,7 +10,8 @@ feels the simulated latency. Headers tell what happened inside:
 ``x-error`` when the simulated request failed (timeout -> 504, refused or
 reset -> 502).
 
-Bad clients only hurt themselves: bodies above ``max_body_bytes`` get 413, a
+Bad clients only hurt themselves: headers above ``max_header_bytes`` get
+431, bodies above ``max_body_bytes`` get 413, a
 body that does not arrive within ``body_timeout_s`` gets 408, and beyond
 ``max_in_flight`` concurrent requests the door answers 503 at once instead of
 queueing without bound. Malformed HTTP, oversized headers and idle or
@@ -52,14 +53,16 @@ class FrontDoor:
     """
 
     def __init__(self, session: "LiveSession", *, timeout_s: float = 10.0, max_body_bytes: int = 1 << 20,
-                 body_timeout_s: float = 10.0, max_in_flight: int = 1000) -> None:
+                 max_header_bytes: int = 16 * 1024, body_timeout_s: float = 10.0, max_in_flight: int = 1000) -> None:
         self.session = session
         self.timeout_s = timeout_s
         self.max_body_bytes = max_body_bytes
+        self.max_header_bytes = max_header_bytes
         self.body_timeout_s = body_timeout_s
         self.max_in_flight = max_in_flight
         self.in_flight = 0
-        self.counters: dict[str, int] = {"requests": 0, "too_busy": 0, "too_large": 0, "body_timeout": 0}
+        self.counters: dict[str, int] = {"requests": 0, "too_busy": 0, "too_large": 0, "body_timeout": 0,
+                                         "headers_too_large": 0}
 
     async def __call__(self, scope, receive, send) -> None:
         kind = scope["type"]
@@ -73,6 +76,11 @@ class FrontDoor:
         self.counters["requests"] += 1
         if not self.session.sim.running:
             await _reply(send, 503, b"the simulation is not running\n", {"retry-after": "1"})
+            return
+        if sum(len(n) + len(v) + 4 for n, v in scope["headers"]) > self.max_header_bytes:
+            # hypercorn limits headers that arrive in pieces; a big block that arrives whole stops here
+            self.counters["headers_too_large"] += 1
+            await _reply(send, 431, b"request headers too large\n", {"connection": "close"})
             return
         if self.in_flight >= self.max_in_flight:
             self.counters["too_busy"] += 1

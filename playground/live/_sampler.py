@@ -8,12 +8,10 @@ queue length from time averages (a mean since the start times the elapsed
 time is an area, and the difference of two areas over the interval is the
 mean over the interval); mean latency from the histogram's sum and count.
 Per-host p50/p99 are since the start (an HDR histogram cannot be subtracted);
-the clients' p50/p99 are per second, from the per-second buckets the loads
-already keep.
-
-The sampler also keeps memory flat however long the server runs: it keeps a
-bounded history of points, and drops the loads' per-second buckets it has
-read (so a live run's final report carries only the last seconds' series).
+the clients' figures are per second, from the per-second series the loads
+already keep (percentiles of separate streams cannot be merged, so a point's
+p50/p99 are those of the stream that completed most requests that second).
+The history kept here is bounded (``history_points``).
 
 Pure: it reads the ``Sim`` and returns plain dicts; nothing here waits.
 """
@@ -23,16 +21,12 @@ from collections import deque
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Iterable
 
-from hdrh.histogram import HdrHistogram
-
 if TYPE_CHECKING:
     from playground import Sim
-    from playground._metrics import ClientMetrics
+    from playground._metrics import ClientMetrics, SeriesRow
 
 __all__ = ["Sampler", "ejected_hosts", "hit_counts"]
 
-_US = 1_000_000
-_KEEP_BUCKETS = 3
 
 
 @dataclass
@@ -49,27 +43,22 @@ class _Mark:
 
 
 def ejected_hosts(sim: "Sim") -> set[str]:
-    """Backends some balancer has taken out of rotation (health checks, outlier ejection).
+    """Backends some balancer has taken out of rotation (failed health checks, outlier ejection).
 
-    Read from what balancers report: a ``detail()`` entry ``"ejected"`` (names),
-    or an ``ejected_backends()`` method.
+    Read from what balancers report in ``detail()``: ``"down"`` (the backends
+    it will not use now) or ``"ejected"``; a backend that is itself down is
+    shown as down, not ejected.
     """
     out: set[str] = set()
     for node in sim.net.hosts.values():
-        method = getattr(node, "ejected_backends", None)
-        names: Iterable = ()
-        if callable(method):
-            try:
-                names = method()
-            except Exception:  # a balancer bug must not break the dashboard
-                names = ()
-        else:
-            try:
-                names = node.detail().get("ejected", ())
-            except Exception:
-                names = ()
-        if isinstance(names, (list, tuple, set, frozenset)):
-            out.update(n for n in names if isinstance(n, str))
+        try:
+            detail = node.detail()
+        except Exception:  # a component bug must not break the dashboard
+            continue
+        for key in ("down", "ejected"):
+            names = detail.get(key, ())
+            if isinstance(names, (list, tuple, set, frozenset)):
+                out.update(n for n in names if isinstance(n, str))
     return out
 
 
@@ -80,6 +69,16 @@ def hit_counts(detail: dict[str, Any]) -> tuple[int, int] | None:
     if isinstance(hits, int) and isinstance(misses, int):
         return hits, hits + misses
     return None
+
+
+def _second(metrics: "ClientMetrics", i: int) -> "SeriesRow | None":
+    """Second ``i`` of a load's per-second series (one row, not the whole series)."""
+    buckets = getattr(metrics, "_series", None)
+    if isinstance(buckets, dict):
+        b = buckets.get(i)
+        return b.row(i * metrics.interval_s) if b is not None else None
+    t_s = i * metrics.interval_s  # fallback: the public series, read whole
+    return next((r for r in metrics.series() if abs(r.t_s - t_s) < 1e-9), None)
 
 
 def _plain(value):
@@ -98,41 +97,29 @@ class Sampler:
     def __init__(self, history_points: int = 600) -> None:
         self.history: deque[dict[str, Any]] = deque(maxlen=history_points)
         self._marks: dict[str, _Mark] = {}
-        self._next_bucket: dict[int, int] = {}
+        self._next_second = 0
 
     def reset(self) -> None:
         self.history.clear()
         self._marks.clear()
-        self._next_bucket.clear()
+        self._next_second = 0
 
     # -- clients: per-second points ------------------------------------------------
     def _client_points(self, metrics: list["ClientMetrics"], now_abs: float) -> list[dict[str, Any]]:
         if not metrics:
             return []
-        start = metrics[0].start
-        done = int((now_abs - start) / metrics[0].interval_s)  # buckets before this one are complete
-        first = min(self._next_bucket.get(id(m), 0) for m in metrics)
+        interval = metrics[0].interval_s
+        done = int((now_abs - metrics[0].start) / interval)  # seconds before this one are complete
         points = []
-        for i in range(max(first, done - 30), done):
-            ok = errors = 0
-            hist = HdrHistogram(1, 3_600 * _US, 2)
-            for m in metrics:
-                if i < self._next_bucket.get(id(m), 0):
-                    continue
-                b = m._series.get(i)  # the per-second buckets ClientMetrics keeps
-                if b is not None:
-                    ok += b.ok
-                    errors += b.errors
-                    if b.ok:
-                        hist.add(b.hist)
-            p = hist.get_value_at_percentile
-            points.append({"t_s": round((i + 1) * metrics[0].interval_s, 3), "ok_per_s": ok,
-                           "errors_per_s": errors, "p50_ms": p(50) / 1000 if ok else None,
-                           "p99_ms": p(99) / 1000 if ok else None})
-        for m in metrics:
-            self._next_bucket[id(m)] = max(self._next_bucket.get(id(m), 0), done)
-            for i in [k for k in m._series if k < done - _KEEP_BUCKETS]:
-                del m._series[i]  # keep memory flat in an open-ended run
+        for i in range(max(self._next_second, done - 30), done):
+            rows = [r for r in (_second(m, i) for m in metrics) if r is not None]
+            ok = sum(r.ok for r in rows)
+            busiest = max(rows, key=lambda r: r.ok, default=None)
+            points.append({"t_s": round((i + 1) * interval, 3), "ok_per_s": ok,
+                           "errors_per_s": sum(r.errors for r in rows),
+                           "p50_ms": round(busiest.p50_s * 1000, 3) if ok else None,
+                           "p99_ms": round(busiest.p99_s * 1000, 3) if ok else None})
+        self._next_second = max(self._next_second, done)
         return points
 
     # -- hosts: differences since the last sample ------------------------------------------

@@ -27,6 +27,7 @@ import secrets
 import signal
 import sys
 import threading
+import traceback
 from dataclasses import dataclass, field
 from functools import partial
 from typing import TYPE_CHECKING, Any, Callable, TextIO
@@ -63,6 +64,13 @@ def check_bind(host: str, allow_remote: bool) -> None:
     if not _is_loopback(host) and not allow_remote:
         raise ConfigError(f"host {host!r} is reachable from other machines: pass allow_remote=True "
                           f"(--allow-remote) to bind it; controls will then need a token")
+
+
+def control_token(host: str, token: str | None = None) -> str | None:
+    """The token controls need: the one given, a fresh random one for a non-local host, else none."""
+    if token is None and not _is_loopback(host):
+        return secrets.token_urlsafe(16)
+    return token
 
 
 def _check_port(name: str, port) -> None:
@@ -138,7 +146,8 @@ def _build(build: Callable[[], Sim] | None) -> Sim:
 async def serve_async(build: Callable[[], Sim] | None = None, *, host: str = "127.0.0.1", port: int = 8000,
                       dashboard_port: int = 8001, allow_remote: bool = False, token: str | None = None,
                       entry: str | None = None, timeout_s: float = 10.0, max_rate_per_s: float = 5000.0,
-                      quiet: bool = True, task_status=trio.TASK_STATUS_IGNORED) -> "Report | None":
+                      keep_alive_timeout_s: float = 5.0, read_timeout_s: int = 10, quiet: bool = True,
+                      task_status=trio.TASK_STATUS_IGNORED) -> "Report | None":
     """Run ``build()``'s topology in real time behind a front door and a dashboard, until ``stop()``.
 
     ``await nursery.start(serve_async, ...)`` returns a ``LiveServer`` (its
@@ -147,18 +156,18 @@ async def serve_async(build: Callable[[], Sim] | None = None, *, host: str = "12
     check_bind(host, allow_remote)
     _check_port("port", port)
     _check_port("dashboard_port", dashboard_port)
-    if token is None and not _is_loopback(host):
-        token = secrets.token_urlsafe(16)
+    token = control_token(host, token)
+    limits = dict(keep_alive_timeout_s=keep_alive_timeout_s, read_timeout_s=read_timeout_s, quiet=quiet)
     session = LiveSession(_build(build), entry=entry, max_rate_per_s=max_rate_per_s)
     door = FrontDoor(session, timeout_s=timeout_s)
     dashboard = dashboard_app(session, token=token)
     shutdown = trio.Event()
     async with trio.open_nursery() as nursery:
         await nursery.start(session.run)
-        door_binds = await nursery.start(partial(hypercorn_serve, door, server_config(host, port, quiet=quiet),
+        door_binds = await nursery.start(partial(hypercorn_serve, door, server_config(host, port, **limits),
                                                  shutdown_trigger=shutdown.wait))
         dash_binds = await nursery.start(partial(hypercorn_serve, dashboard,
-                                                 server_config(host, dashboard_port, quiet=quiet),
+                                                 server_config(host, dashboard_port, **limits),
                                                  shutdown_trigger=shutdown.wait))
         server = LiveServer(door_binds[0], dash_binds[0], token, session, shutdown,
                             trio.lowlevel.current_trio_token())
@@ -170,6 +179,7 @@ async def serve_async(build: Callable[[], Sim] | None = None, *, host: str = "12
 def serve_in_thread(build: Callable[[], Sim] | None = None, **kw) -> LiveServer:
     """Start ``serve_async`` in a background thread (its own trio run); ``stop()`` ends it."""
     started: queue.Queue = queue.Queue()
+    errors: list[BaseException] = []
 
     async def main() -> None:
         try:
@@ -184,8 +194,11 @@ def serve_in_thread(build: Callable[[], Sim] | None = None, **kw) -> LiveServer:
     def run() -> None:
         try:
             trio.run(main)
-        except BaseException:
-            pass
+        except BaseException as exc:  # already given to the starter if it happened while starting
+            errors.append(exc)
+            if not started.empty():
+                return
+            traceback.print_exception(exc, file=sys.stderr)
 
     thread = threading.Thread(target=run, name="playground-live", daemon=True)
     thread.start()
@@ -211,6 +224,9 @@ def serve(build: Callable[[], Sim] | None = None, host: str = "127.0.0.1", port:
           **kw) -> "Report | None":
     """Serve until Ctrl-C (or SIGTERM); print the URLs first and the report last. Returns the report."""
     out = out or sys.stdout
+    check_bind(host, allow_remote)  # before trio.run, so the error is plain
+    _check_port("port", port)
+    _check_port("dashboard_port", dashboard_port)
 
     async def main() -> "Report | None":
         async with trio.open_nursery() as nursery:

@@ -1,9 +1,8 @@
 """The default live topology, and where to draw each host on the dashboard.
 
 ``default_topology`` is a small system that shows something worth watching:
-users behind a load balancer in front of three app servers (each answers with
-its own name), with a cache when the cache component exists. It uses
-whatever parts ``components`` offers, so it grows as they do; any function
+users behind a load balancer with health checks in front of three app
+servers, which read through a cache in front of a database. Any function
 returning a ``Sim`` can replace it (``serve(build=...)``), such as the
 ladder's stage-5 topology.
 
@@ -33,29 +32,57 @@ def _component(name: str):
 
 
 def default_topology(seed: int = 1, users: int = 20, requests_per_user_per_s: float = 1.0) -> "Sim":
-    """Users -> balancer -> three app servers (or one app server if there is no balancer yet)."""
+    """Users -> L7 balancer (health checks) -> three app servers -> cache and database.
+
+    Each app server reads ``/item/<key>`` through the cache (cache-aside by
+    hand, so it can say ``x-cache: hit`` or ``miss``), loading misses from the
+    database. With fewer components available it shrinks to a single app server.
+    """
     from components import AppServer
-    from playground import Exponential, Population, Response, Sim, Workload
+    from playground import Exponential, Population, Request, RequestError, Response, Sim, Workload
 
     sim = Sim(seed=seed, realtime=True)
+    balancer, health = _component("L7Balancer"), _component("HealthCheck")
+    cache, database = _component("CacheServer"), _component("Database")
+    with_data = cache is not None and database is not None
 
     def handler_for(name: str):
         async def handler(request, ctx):
-            await ctx.cpu(Exponential(0.004))
-            return Response(200, {"content-type": "text/plain", "x-served-by": name},
-                            f"{request.path} served by {name}\n".encode())
+            await ctx.cpu(Exponential(0.003))
+            key = request.route.rsplit("/", 1)[-1] or "index"
+            headers = {"content-type": "text/plain", "x-served-by": name}
+            if not with_data:
+                return Response(200, headers, f"{request.path} served by {name}\n".encode())
+            try:
+                cached = await ctx.call("cache", Request("GET", f"/cache/{key}"), 0.2)
+            except RequestError:
+                cached = None
+            if cached is not None and cached.status == 200:
+                return Response(200, {**headers, "x-cache": "hit"}, cached.body)
+            row = await ctx.call("db", Request("GET", f"/kv/{key}"), 2.0)
+            body = row.body if row.status == 200 else f"item {key} (served by {name})\n".encode()
+            try:
+                await ctx.call("cache", Request("PUT", f"/cache/{key}", body=body), 0.2)
+            except RequestError:
+                pass  # a cache outage must not fail the read
+            return Response(200, {**headers, "x-cache": "miss"}, body)
         return handler
 
-    balancer = _component("LoadBalancer") or _component("L7Balancer")
     if balancer is not None:
         apps = [f"app{i}" for i in (1, 2, 3)]
+        calls = ("cache", "db") if with_data else ()
         for name in apps:
-            sim.add(AppServer(name, handler_for(name), cores=2, queue_limit=50))
-        sim.add(balancer("lb", apps))
+            sim.add(AppServer(name, handler_for(name), cores=2, queue_limit=50, calls=calls))
+        checks = health(interval_s=0.5, timeout_s=0.25) if health is not None else None
+        sim.add(balancer("lb", apps, health_check=checks, timeout_s=2.0))
         entry = "lb"
     else:
+        with_data = False
         sim.add(AppServer("app", handler_for("app"), cores=2, queue_limit=50))
         entry = "app"
+    if with_data:
+        sim.add(cache("cache", capacity_items=200, ttl_s=20.0))
+        sim.add(database("db", read_latency=Exponential(0.004)))
     sim.load(Population(entry, users=users, requests_per_user_per_s=requests_per_user_per_s,
                         workload=Workload(keys=1000), client="users", timeout_s=5.0))
     return sim
