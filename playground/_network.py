@@ -267,31 +267,30 @@ class Network:
         return {"partitioned": sorted(self._cut), "held": sorted(self._held), "slowed": sorted(self._slow)}
 
     # -- moving messages ------------------------------------------------------------
-    def _transit(self, src: str, dst: str, size: int) -> float | None:
-        """Seconds a message of ``size`` bytes takes, or None if it is lost."""
-        if src == dst:
-            return 0.0
-        link, key = self.route(src, dst)
-        if key in self._cut:
-            self.counters["dropped_partition"] += 1
-            return None
-        if link.loss and self.rng.random() < link.loss:
-            self.counters["dropped_loss"] += 1
-            return None
-        delay = link.latency.sample(self.rng)
-        if self._slow:
-            delay *= self._slow.get(key, 1.0)
-        bw = link.bandwidth_bytes_per_s
-        if bw:
-            now = self.sched.now
-            start = max(now, self._busy_until.get(key, now))
-            done = start + size / bw
-            self._busy_until[key] = done
-            delay += done - now
-        return delay
-
-    def _send_later(self, src: str, dst: str, delay: float, fn, arg) -> None:
+    def _carry(self, src: str, dst: str, size: int, fn, arg) -> None:
+        """Put a message of ``size`` bytes on the wire; ``fn(arg)`` runs when it arrives (if it does)."""
         key = (src, dst)
+        if src == dst:
+            delay = 0.0
+        else:
+            hit = self._route_cache.get(key)
+            link = hit[0] if hit is not None else self.route(src, dst)[0]
+            if self._cut and key in self._cut:
+                self.counters["dropped_partition"] += 1
+                return
+            if link.loss and self.rng.random() < link.loss:
+                self.counters["dropped_loss"] += 1
+                return
+            delay = link.latency.sample(self.rng)
+            if self._slow:
+                delay *= self._slow.get(key, 1.0)
+            bw = link.bandwidth_bytes_per_s
+            if bw:
+                now = self.sched.now
+                start = max(now, self._busy_until.get(key, now))
+                done = start + size / bw
+                self._busy_until[key] = done
+                delay += done - now
         if self._held:
             held = self._held.get(key)
             if held is not None:
@@ -304,13 +303,14 @@ class Network:
         if not self.active:  # a message still on the wire when its run ended
             return
         key, fn, arg = item
-        if key in self._cut and key[0] != key[1]:
+        if self._cut and key in self._cut and key[0] != key[1]:
             self.counters["dropped_in_flight"] += 1
             return
-        held = self._held.get(key)
-        if held is not None:
-            held.append((fn, arg))
-            return
+        if self._held:
+            held = self._held.get(key)
+            if held is not None:
+                held.append((fn, arg))
+                return
         fn(arg)
 
     def send(self, src: str, dst: str, request: Request, on_reply, timeout_s: float | None = None) -> Exchange:
@@ -338,10 +338,7 @@ class Network:
             sched.call_soon(ex.finish, Response(508, {}, b"loop detected"))
             return ex
         self.counters["sent"] += 1
-        delay = self._transit(src, dst, len(request.body) + 200)
-        if delay is None:
-            return ex  # lost: the caller's timeout will fire
-        self._send_later(src, dst, delay, node._deliver, ex)
+        self._carry(src, dst, len(request.body) + 200, node._deliver, ex)  # if lost, the timeout fires
         return ex
 
     def respond(self, ex: Exchange, result) -> None:
@@ -349,10 +346,7 @@ class Network:
         if ex.done:
             return
         size = len(result.body) + 200 if isinstance(result, Response) else 60
-        delay = self._transit(ex.dst, ex.src, size)
-        if delay is None:
-            return
-        self._send_later(ex.dst, ex.src, delay, ex.finish, result)
+        self._carry(ex.dst, ex.src, size, ex.finish, result)
 
     def refuse(self, ex: Exchange) -> None:
         """The destination is down: a reset comes back after one trip."""

@@ -9,7 +9,10 @@ and then every control needs a token, printed at start-up.
 hypercorn's limits keep one bad client from hurting the others (figures in
 seconds and bytes): ``keep_alive_timeout`` closes idle connections and those
 that dribble a request's headers without finishing them; ``read_timeout``
-closes connections that stop sending; ``h11_max_incomplete_size`` answers 431
+closes front-door connections that stop sending for longer than an answer
+may take (the dashboard has none: its event stream is a response that lasts
+while the client stays silent; request bodies there are bounded by Quart's
+``BODY_TIMEOUT``); ``h11_max_incomplete_size`` answers 431
 to oversized headers; ``backlog`` bounds the kernel's queue of connections
 not yet accepted. Malformed HTTP gets a 400 and a closed connection.
 
@@ -78,7 +81,7 @@ def _check_port(name: str, port) -> None:
         raise ConfigError(f"{name} must be an integer between 0 and 65535, got {port!r}")
 
 
-def server_config(host: str, port: int, *, keep_alive_timeout_s: float = 5.0, read_timeout_s: int = 10,
+def server_config(host: str, port: int, *, keep_alive_timeout_s: float = 5.0, read_timeout_s: int | None = 10,
                   max_header_bytes: int = 16 * 1024, backlog: int = 1024, graceful_timeout_s: float = 1.0,
                   quiet: bool = True) -> Config:
     """A hypercorn ``Config`` with limits that protect the other clients (see the module docstring)."""
@@ -164,10 +167,14 @@ async def serve_async(build: Callable[[], Sim] | None = None, *, host: str = "12
     shutdown = trio.Event()
     async with trio.open_nursery() as nursery:
         await nursery.start(session.run)
-        door_binds = await nursery.start(partial(hypercorn_serve, door, server_config(host, port, **limits),
-                                                 shutdown_trigger=shutdown.wait))
-        dash_binds = await nursery.start(partial(hypercorn_serve, dashboard,
-                                                 server_config(host, dashboard_port, **limits),
+        # an answer may take up to timeout_s, during which the client rightly sends nothing
+        door_read_timeout_s = max(read_timeout_s, int(timeout_s) + 5)
+        door_config = server_config(host, port, **{**limits, "read_timeout_s": door_read_timeout_s})
+        # the event stream is a response that lasts for minutes while its client sends nothing: no read
+        # timeout there (idle and unfinished requests are still cut by keep_alive_timeout and BODY_TIMEOUT)
+        dash_config = server_config(host, dashboard_port, **{**limits, "read_timeout_s": None})
+        door_binds = await nursery.start(partial(hypercorn_serve, door, door_config, shutdown_trigger=shutdown.wait))
+        dash_binds = await nursery.start(partial(hypercorn_serve, dashboard, dash_config,
                                                  shutdown_trigger=shutdown.wait))
         server = LiveServer(door_binds[0], dash_binds[0], token, session, shutdown,
                             trio.lowlevel.current_trio_token())

@@ -1,0 +1,95 @@
+"""The ladder's story, checked: each stage breaks where and why the story says.
+
+These run single steps of the ladder (the same builders ``playground ladder``
+uses) at the population where each stage should break, with fewer simulated
+requests per step than the CLI's default so that the suite stays quick.
+"""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from playground import ConfigError
+from playground.ladder import STAGES, LadderOptions, run_ladder, run_step
+from playground.cli import main
+
+QUICK = LadderOptions(target_requests=6_000)
+
+
+def stage(key: str):
+    return next(s for s in STAGES if s.key == key)
+
+
+def test_monolith_serves_thousands_then_its_cpu_saturates_and_memory_runs_out():
+    fine = run_step(stage("1").build, 5_000, QUICK)
+    assert not fine.broke
+    broke = run_step(stage("1").build, 10_000, QUICK)
+    assert broke.broke
+    assert broke.bottleneck.startswith("monolith (CPU")
+    assert "OOM" in broke.bottleneck  # the queue grew until memory ran out
+    assert broke.errors  # requests failed, not just slowed down
+
+
+def test_separate_database_moves_the_limit_to_the_app_servers_cpu():
+    assert not run_step(stage("2").build, 10_000, QUICK).broke
+    broke = run_step(stage("2").build, 100_000, QUICK)
+    assert broke.broke and broke.bottleneck == "app (CPU)"
+    assert broke.bottleneck_utilisation > 0.95
+
+
+def test_horizontal_scaling_moves_the_limit_to_the_database_reads():
+    ok = run_step(stage("3").build, 10_000, QUICK)
+    assert not ok.broke and ok.error_rate == 0.0  # an app server crashed mid-run: failover hid it
+    assert any("crash" in e for _, e in ok.events)
+    broke = run_step(stage("3").build, 100_000, QUICK)
+    assert broke.broke and broke.bottleneck == "db (reads)"
+
+
+def test_cache_and_cdn_take_the_reads_and_the_app_tier_is_next():
+    ok = run_step(stage("4").build, 100_000, QUICK)
+    assert not ok.broke
+    assert ok.cache_hit_ratio > 0.8
+    three = run_step(stage("3").build, 100_000, QUICK)
+    assert ok.db_queries_per_s < 0.5 * three.db_queries_per_s  # the cache took most database reads
+    broke = run_step(stage("4").build, 1_000_000, QUICK)
+    assert broke.broke and "(CPU)" in broke.bottleneck and broke.bottleneck.startswith("app")
+
+
+def test_regions_behind_dns_serve_a_million_users():
+    step = run_step(stage("5").build, 1_000_000, QUICK)
+    assert not step.broke, step.why
+    assert step.throughput_per_s > 0.95 * step.offered_per_s
+
+
+def test_vertical_scaling_has_no_failover():
+    vertical = LadderOptions(target_requests=6_000, scaling="vertical")
+    step = run_step(stage("3").build, 10_000, vertical)
+    assert step.errors  # the one big machine crashed mid-run and took every request with it
+    assert ("crash app1") in [e for _, e in step.events]
+
+
+def test_run_ladder_stops_each_stage_at_its_break_and_saves_json(tmp_path):
+    result = run_ladder(LadderOptions(users=(100, 10_000), target_requests=3_000), stages=["1", "2"])
+    assert [len(s.steps) for s in result.stages] == [2, 2]
+    assert result.stages[0].broke_at.users == 10_000
+    assert result.stages[1].broke_at is None
+    data = json.loads(result.to_json())
+    assert data["stages"][0]["steps"][1]["broke"] is True
+    assert "comparison" in result.render()
+
+
+def test_cli_runs_chosen_stages_and_writes_json(tmp_path, capsys):
+    out = tmp_path / "ladder.json"
+    assert main(["ladder", "--stages", "2", "--users", "100,1k", "--target-requests", "2000", "--quiet",
+                 "--json", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "Stage 2: app + database" in printed and "the comparison" in printed
+    assert json.loads(out.read_text())["stages"][0]["key"] == "2"
+
+
+def test_bad_options_name_the_value():
+    with pytest.raises(ConfigError, match=r"^scaling must be 'horizontal' or 'vertical', got 'diagonal'$"):
+        LadderOptions(scaling="diagonal")
+    with pytest.raises(ConfigError, match=r"^unknown stage '9' \(stages: 1, 2, 3, 4, 5\)$"):
+        run_ladder(LadderOptions(users=(5,)), stages=["9"])
