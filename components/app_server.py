@@ -76,10 +76,15 @@ class Context:
 
     async def call(self, host: str, request: Request, timeout_s: float | None = 30.0) -> Response:
         request.client = request.client or self.request.client
+        # a call made while serving goes on from the hops that brought the request here, so
+        # a loop the wiring checks cannot see (a handler calling itself) still ends as 508
+        request.hops = max(request.hops, self.request.hops)
         return await self.server.call(host, request, timeout_s)
 
     async def get(self, host: str, path: str, timeout_s: float | None = 30.0, **kw) -> Response:
-        return await self.server.call(host, Request("GET", path, **kw), timeout_s)
+        request = Request("GET", path, **kw)
+        request.hops = max(request.hops, self.request.hops)
+        return await self.server.call(host, request, timeout_s)
 
     async def sleep(self, seconds: float) -> None:
         await self.server.sched.sleep(seconds)

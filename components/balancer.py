@@ -196,7 +196,9 @@ class L7Balancer(BalancerBase):
     def _answer(self, response: Response, name: str, request: Request) -> Response:
         headers = {**response.headers, "x-backend": name}
         if self.sticky and _sticky_backend(request) != name:
-            headers["set-cookie"] = f"lb={name}"
+            # keep the backend's own cookies (a session id): repeated headers are joined with ", "
+            own = headers.get("set-cookie")
+            headers["set-cookie"] = f"{own}, lb={name}" if own else f"lb={name}"
         return Response(response.status, headers, response.body)
 
     def detail(self) -> dict[str, Any]:

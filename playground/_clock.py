@@ -215,6 +215,7 @@ class RealtimeScheduler(Scheduler):
         self.speed = speed
         self._t0 = trio.current_time()
         self._kick: trio.CancelScope | None = None
+        self._halted = False
 
     @property
     def now(self) -> float:  # type: ignore[override]
@@ -251,8 +252,8 @@ class RealtimeScheduler(Scheduler):
         await wait_task_rescheduled(_abort_sleep(entry))
 
     async def drive(self) -> None:
-        """Fire due entries forever; run this in a nursery."""
-        while True:
+        """Fire due entries until ``halt()``; run this in a nursery."""
+        while not self._halted:
             t = self.next_time()
             with trio.CancelScope(deadline=self._t0 + t / self.speed) as scope:
                 self._kick = scope
@@ -260,13 +261,19 @@ class RealtimeScheduler(Scheduler):
             self._kick = None
             now = self.now
             heap = self._heap
-            while heap and heap[0][0] <= now:
+            while heap and heap[0][0] <= now and not self._halted:
                 entry = _pop(heap)
                 fn = entry[2]
                 if fn is not None:
                     entry[2] = None
                     self.fired += 1
                     fn(entry[3])
+
+    def halt(self) -> None:
+        """Stop firing entries: the run is over, and its hosts are being torn down."""
+        self._halted = True
+        if self._kick is not None:
+            self._kick.cancel()
 
 
 def wall_time() -> float:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import re
 from typing import TYPE_CHECKING
 
 from trio.lowlevel import Abort, current_task, wait_task_rescheduled
@@ -98,8 +99,8 @@ class Load:
     def stop(self) -> None:
         self.stopped = True
 
-    def _new_request(self, user: int, conn: int) -> _Pending:
-        req = self.workload.request(self.rng)
+    def _new_request(self, user: int, conn: int, request: Request | None = None) -> _Pending:
+        req = self.workload.request(self.rng) if request is None else request
         req.client = self.client
         req.id = self.sim._next_request_id()
         req.conn = conn
@@ -285,23 +286,48 @@ class ClosedLoop(Load):
     """``users`` users, each: send, wait for the answer, think, repeat.
 
         >>> ClosedLoop("app", users=5, think_time=Exponential(1.0))   # doctest: +SKIP
+        >>> ClosedLoop("lb", users=30, cookies=True, login=Request("POST", "/login"))   # doctest: +SKIP
 
-    Each user keeps one keep-alive connection.
+    Each user keeps one keep-alive connection. With ``cookies``, each user
+    keeps a cookie jar, as a browser does: ``set-cookie`` on an answer is
+    stored (``Max-Age=0`` deletes), and the user's later requests carry
+    ``cookie``; the jars are in ``jars[user]``. ``login`` is a request each user
+    sends once, first (Locust's ``on_start``).
     """
 
-    def __init__(self, target: str, *, users: int = 5, think_time=1.0, **kw) -> None:
+    def __init__(self, target: str, *, users: int = 5, think_time=1.0, cookies: bool = False,
+                 login: Request | None = None, **kw) -> None:
         super().__init__(target, **kw)
         if not (isinstance(users, int) and users >= 1):
             raise ConfigError(f"users must be an integer >= 1, got {users!r}")
+        if login is not None and not isinstance(login, Request):
+            raise ConfigError(f"login must be a Request, got {login!r}")
         self.users = users
         self.think_time: Distribution = as_distribution(think_time, "think_time")
+        self.cookies = bool(cookies)
+        self.login = login
+        self.jars: list[dict[str, str]] = []
         self._until = math.inf
 
     def _user_request(self, user: int) -> None:
         if self.stopped or self.sched.now >= self._until or user >= self.users:
             self._active -= 1
             return
-        self._issue(self._new_request(user, self._user_conns[user]))
+        first = self.login is not None and not self._logged_in[user]
+        if first:
+            self._logged_in[user] = True
+        pending = self._new_request(user, self._user_conns[user], self.login.copy() if first else None)
+        jar = self.jars[user] if self.cookies else None
+        if jar:
+            cookie = "; ".join(f"{k}={v}" for k, v in jar.items())
+            old = pending.request.headers.get("cookie")
+            pending.request.headers["cookie"] = f"{old}; {cookie}" if old else cookie
+        self._issue(pending)
+
+    def _on_reply(self, pending: _Pending, result) -> None:
+        if self.cookies and isinstance(result, Response) and "set-cookie" in result.headers:
+            store_cookies(self.jars[pending.user], result.headers["set-cookie"])
+        super()._on_reply(pending, result)
 
     def _next(self, user: int) -> None:
         self.sched.call_later(self.think_time.sample(self.rng), self._user_request, user)
@@ -320,12 +346,33 @@ class ClosedLoop(Load):
         for u in range(lo, hi):
             if u >= len(self._user_conns):
                 self._user_conns.append(next(self._conn_ids))
+                self.jars.append({})
+                self._logged_in.append(False)
             self._active += 1
             self._next(u)
 
     async def run(self, until: float) -> None:
         self._until = until
         self._user_conns: list[int] = []
+        self.jars = []
+        self._logged_in: list[bool] = []
         self._active = 0
         self._start_users(0, self.users)
         await self.sched.sleep(max(0.0, until - self.sched.now))
+
+
+# several cookies joined in one header value ("a=1; Path=/, b=2"): split before each "name="
+_NEXT_COOKIE = re.compile(r",\s*(?=[^;,=\s]+=)")
+
+
+def store_cookies(jar: dict[str, str], set_cookie: str) -> None:
+    """Keep in ``jar`` the cookies of a ``set-cookie`` value; attributes are ignored but ``Max-Age=0``."""
+    for cookie in _NEXT_COOKIE.split(set_cookie):
+        pair, *attributes = cookie.split(";")
+        name, eq, value = pair.strip().partition("=")
+        if not (eq and name):
+            continue
+        if any(a.strip().lower() == "max-age=0" for a in attributes):
+            jar.pop(name, None)
+        else:
+            jar[name] = value.strip()

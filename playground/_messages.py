@@ -14,6 +14,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from urllib.parse import urlsplit
 
+import trio
+
 __all__ = ["Request", "Response", "Connection", "to_asgi_scope", "call_asgi"]
 
 
@@ -102,18 +104,26 @@ def to_asgi_scope(request: Request, *, server: tuple[str, int] = ("playground", 
 
 
 async def call_asgi(app, request: Request) -> Response:
-    """Serve ``request`` with an ASGI ``app`` in this task and collect its response."""
+    """Serve ``request`` with an ASGI ``app`` in this task and collect its response.
+
+    As a real server does, ``receive`` reports ``http.disconnect`` only once the
+    response is complete: an earlier disconnect makes frameworks such as
+    quart-trio cancel a handler that is still waiting (on a database, say).
+    Repeated headers (two ``set-cookie``) are joined with ", ".
+    """
     scope = to_asgi_scope(request)
     sent_body = False
     status = 500
     headers: dict[str, str] = {}
     chunks: list[bytes] = []
+    complete = trio.Event()
 
     async def receive():
         nonlocal sent_body
         if not sent_body:
             sent_body = True
             return {"type": "http.request", "body": request.body, "more_body": False}
+        await complete.wait()  # the client stays connected until it has its answer
         return {"type": "http.disconnect"}
 
     async def send(message):
@@ -121,9 +131,12 @@ async def call_asgi(app, request: Request) -> Response:
         if message["type"] == "http.response.start":
             status = message["status"]
             for k, v in message.get("headers", []):
-                headers[k.decode("latin-1").lower()] = v.decode("latin-1")
+                name, value = k.decode("latin-1").lower(), v.decode("latin-1")
+                headers[name] = f"{headers[name]}, {value}" if name in headers else value
         elif message["type"] == "http.response.body":
             chunks.append(message.get("body", b""))
+            if not message.get("more_body", False):
+                complete.set()
 
     await app(scope, receive, send)
     return Response(status, headers, b"".join(chunks))

@@ -9,8 +9,9 @@
 Everything runs as trio tasks in one ``trio.run``. Time is virtual by default
 (``VirtualClock``): a simulated minute takes as long as the computation.
 ``Sim(realtime=True)`` runs the same topology against the wall clock, which
-real sockets need. Inside an existing trio run, ``run_async`` uses the
-running clock if it is a ``VirtualClock`` and real time otherwise.
+real sockets need. Inside an existing trio run, ``run_async`` shares the
+running clock if it is a ``VirtualClock``; under a wall clock it runs the
+virtual-time simulation in a worker thread and awaits the report.
 
 Determinism: the seed is the only source of randomness. Each host, load and
 the network draw from their own ``random.Random`` seeded from (seed, name),
@@ -24,6 +25,7 @@ their TTLs) carries over, as it would on real machines.
 """
 from __future__ import annotations
 
+import functools
 import itertools
 import math
 import random
@@ -245,12 +247,22 @@ class Sim:
                         task_status=trio.TASK_STATUS_IGNORED) -> Report:
         """Run inside an existing trio run and return the report.
 
+        Under a ``VirtualClock`` (pytest's ``virtual_clock`` fixture) the run
+        shares the caller's virtual time. Under a wall clock (``python -m trio``)
+        a virtual-time Sim runs in a worker thread with a clock of its own, so
+        ``await sim.run_async(60)`` still takes only as long as the computation;
+        ``Sim(realtime=True)`` runs against the caller's wall clock instead.
         ``await nursery.start(sim.run_async, ...)`` returns once every host is
         up (so real traffic can be sent in with ``sim.net.call``).
         """
         self._check_run_args(duration_s, drain_s)
         self.validate()
         clock = trio.lowlevel.current_clock()
+        if (not self.realtime and not isinstance(clock, VirtualClock) and not math.isinf(duration_s)
+                and task_status is trio.TASK_STATUS_IGNORED):
+            # Under a wall clock (``python -m trio``, a plain trio.run) a virtual-time run
+            # goes to a worker thread with a trio run and a virtual clock of its own.
+            return await trio.to_thread.run_sync(functools.partial(self.run, duration_s, drain_s=drain_s))
         realtime = self.realtime or not isinstance(clock, VirtualClock)
         async with trio.open_nursery() as nursery:
             if realtime:
@@ -326,6 +338,8 @@ class Sim:
                     await sched.sleep(min(0.05, deadline - sched.now))
                 end = sched.now
                 report = self._report(duration_s, end, time.perf_counter() - wall0)
+                if sched.realtime:  # the wall clock would go on delivering into hosts being torn down
+                    sched.halt()
                 nursery.cancel_scope.cancel()
         finally:
             self.running = False
