@@ -128,7 +128,9 @@ class SqlStore:
 
     def __init__(self, path: str | PathLike[str] | None = None) -> None:
         self.path = ":memory:" if path is None else path
-        self.conn = sqlite3.connect(self.path, isolation_level=None)  # autocommit: one statement, one commit
+        # autocommit: one statement, one commit. Any thread may use it (one at a time): a Sim built in
+        # `python -m trio` runs its virtual-time simulation in a worker thread.
+        self.conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
         self._finalizer = weakref.finalize(self, self.conn.close)
         self.conn.execute(_KV_SCHEMA)
         self.version = 0

@@ -11,9 +11,9 @@ Faults are verbs in pairs, usable before a run or during one:
 
 * ``partition(a, b)`` / ``repair(a, b)`` - messages are lost, in either
   direction or (``one_way=True``) only from ``a`` to ``b``. A message already
-  in flight when the partition starts is lost too: delivery checks the link
-  again on arrival, as a cut cable loses what is on the wire. Callers see a
-  timeout, never an error message: a partition is silent.
+  in flight when the partition starts is lost too, even if the link is
+  repaired before it would have landed, as a cut cable loses what is on the
+  wire. Callers see a timeout, never an error message: a partition is silent.
 * ``hold(a, b)`` / ``release(a, b)`` - messages are kept at the link and
   delivered, in order, on release (a stalled switch, a long GC pause).
 * ``slow(a, b, factor)`` / ``heal(a, b)`` - link latency multiplied.
@@ -158,6 +158,8 @@ class Network:
         self._links: dict[tuple[str, str], Link] = {}
         self._region_links: dict[tuple[str, str], Link] = {}
         self._cut: set[tuple[str, str]] = set()
+        self._cuts_made = 0  # partitions so far; a message on the wire notes the count when it left
+        self._cut_epoch: dict[tuple[str, str], int] = {}  # pair -> count at its latest partition
         self._held: dict[tuple[str, str], deque] = {}
         self._slow: dict[tuple[str, str], float] = {}
         self._busy_until: dict[tuple[str, str], float] = {}
@@ -231,7 +233,11 @@ class Network:
 
     def partition(self, a, b, *, one_way: bool = False) -> None:
         """Lose every message between ``a`` and ``b`` (only a->b if ``one_way``)."""
-        self._cut.update(self._pairs(a, b, one_way))
+        pairs = list(self._pairs(a, b, one_way))
+        self._cuts_made += 1
+        for pair in pairs:  # what is on the wire now is lost, even if repaired before it lands
+            self._cut_epoch[pair] = self._cuts_made
+        self._cut.update(pairs)
 
     def repair(self, a, b, *, one_way: bool = False) -> None:
         """Undo ``partition``."""
@@ -297,14 +303,14 @@ class Network:
                 held.append((fn, arg))
                 return
         sched = self.sched
-        sched.call_at(sched.now + delay, self._arrive, (key, fn, arg))
+        sched.call_at(sched.now + delay, self._arrive, (key, fn, arg, self._cuts_made))
 
     def _arrive(self, item) -> None:
         if not self.active:  # a message still on the wire when its run ended
             return
-        key, fn, arg = item
-        if self._cut and key in self._cut and key[0] != key[1]:
-            self.counters["dropped_in_flight"] += 1
+        key, fn, arg, cuts_at_departure = item
+        if self._cut_epoch and self._cut_epoch.get(key, 0) > cuts_at_departure and key[0] != key[1]:
+            self.counters["dropped_in_flight"] += 1  # the link was cut while it was on the wire
             return
         if self._held:
             held = self._held.get(key)
