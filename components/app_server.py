@@ -93,6 +93,11 @@ class Context:
 Handler = Callable[[Request, Context], Awaitable[Any]]
 
 
+def _is_async(handler) -> bool:
+    """An async function, or an object whose ``__call__`` is one."""
+    return inspect.iscoroutinefunction(handler) or inspect.iscoroutinefunction(getattr(handler, "__call__", None))
+
+
 async def _cpu_only(request: Request, ctx: Context) -> Response:
     return Response(200, body=b"ok")
 
@@ -139,7 +144,7 @@ class AppServer(Node):
                  calls: tuple[str, ...] = (), region: str | None = None) -> None:
         if handler is not None and app is not None:
             raise ConfigError(f"AppServer {name!r}: give a handler or an app, not both")
-        if handler is not None and not inspect.iscoroutinefunction(handler):
+        if handler is not None and not _is_async(handler):
             raise ConfigError(f"AppServer {name!r}: handler must be an async function, got {handler!r}")
         if app is not None and not callable(app):
             raise ConfigError(f"AppServer {name!r}: app must be an ASGI application, got {app!r}")

@@ -81,15 +81,26 @@ def _pick_tied(candidates: list[BackendState], rng: random.Random) -> str:
 
 
 class RoundRobin:
-    """Each backend in turn, ignoring weights and load."""
+    """Each backend in turn, ignoring weights and load.
+
+    The turn goes round the ring of every backend seen, not the list passed in:
+    when one is left out (tried already, unhealthy), its turn passes to the next
+    in the ring, so a dead backend's share is spread, not all given to one other.
+    """
 
     def __init__(self) -> None:
         self._next = 0
+        self._ring: dict[str, int] = {}  # backend name -> its place, in order of first sight
 
     def choose(self, backends: Sequence[BackendState], request: Request, rng: random.Random) -> str:
-        i = self._next % len(backends)
-        self._next = i + 1
-        return backends[i].name
+        ring = self._ring
+        for b in backends:
+            if b.name not in ring:
+                ring[b.name] = len(ring)
+        n, start = len(ring), self._next
+        chosen = min(backends, key=lambda b: (ring[b.name] - start) % n)
+        self._next = (ring[chosen.name] + 1) % n
+        return chosen.name
 
     def __repr__(self) -> str:
         return "RoundRobin()"

@@ -131,7 +131,12 @@ class Empirical(Distribution):
 
     @property
     def mean_s(self) -> float:
-        return sum(self._sorted) / len(self._sorted)
+        # the mean of what ``sample`` draws: uniform along the polyline through the
+        # order statistics, so the two extremes count half (not the plain sample mean)
+        xs = self._sorted
+        if len(xs) == 1:
+            return xs[0]
+        return (sum(xs) - (xs[0] + xs[-1]) / 2) / (len(xs) - 1)
 
     def sample(self, rng: random.Random) -> float:
         xs = self._sorted

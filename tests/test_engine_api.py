@@ -1,0 +1,85 @@
+"""The engine's public surface, real time, and a Sim that runs more than once."""
+from __future__ import annotations
+
+import __future__
+import types
+
+import playground
+from playground import Node, OpenLoop, Response, Sim
+
+EXPORTED = {
+    # clock and scheduler
+    "Scheduler", "VirtualClock", "RealtimeScheduler",
+    # distributions
+    "Distribution", "Constant", "Uniform", "Exponential", "LogNormal", "Empirical", "as_distribution",
+    # errors
+    "PlaygroundError", "ConfigError", "WiringError", "RequestError", "Timeout", "Refused", "Reset", "Dropped",
+    # loads and workloads
+    "Load", "OpenLoop", "ClosedLoop", "Population", "Workload", "Zipf", "Shape", "Steady", "Ramp", "Steps", "Spike",
+    # messages
+    "Request", "Response", "Connection", "to_asgi_scope", "call_asgi",
+    # measurements and reports
+    "ClientStats", "LatencyHistogram", "LatencySummary", "TimeWeighted", "Report", "Comparison", "NodeStats",
+    # the simulation
+    "Network", "Node", "Resource", "Sim", "Client",
+}
+
+
+def test_the_exported_names_are_exactly_the_public_api():
+    public = {
+        name for name, value in vars(playground).items()
+        if not name.startswith("_")
+        and not isinstance(value, (types.ModuleType, __future__._Feature))  # submodules, `annotations`
+    }
+    assert public == EXPORTED
+
+
+class Echo(Node):
+    kind = "echo"
+
+    async def handle(self, request):
+        await self.sleep(0.010)
+        return Response(200, body=b"hi")
+
+
+def echo_sim(**kw) -> Sim:
+    sim = Sim(seed=1, **kw)
+    sim.add(Echo("app"))
+    sim.load(OpenLoop("app", rate=100, arrivals="constant", timeout_s=1.0))
+    return sim
+
+
+def test_real_time_runs_the_same_topology_against_the_wall_clock():
+    report = echo_sim(realtime=True, speed=20.0).run(duration_s=1.0)  # about 50 ms of wall time
+    assert report.sent >= 90 and report.ok == report.sent
+    assert 0.009 < report.p50_s < 0.1  # 10 ms of simulated work (plus whatever the wall clock adds)
+
+
+async def test_run_async_outside_a_virtual_clock_runs_in_real_time():
+    report = await echo_sim(speed=20.0).run_async(0.5)
+    assert report.ok >= 40 and report.failed == 0
+
+
+def test_one_sim_runs_again_after_a_crash_and_a_restart():
+    sim = echo_sim()
+    first = sim.run(duration_s=2)
+    sim.crash("app")
+    while_down = sim.run(duration_s=2)
+    sim.restart("app")
+    again = sim.run(duration_s=2)
+
+    assert sim.runs == 3
+    assert first.ok == first.sent >= 199
+    assert while_down.ok == 0 and while_down.errors == {"refused": while_down.sent}  # counted afresh
+    assert again.ok == again.sent == first.sent and again.failed == 0
+    assert again.components["app"].served == again.ok  # host figures are per run too
+
+
+async def test_two_runs_in_one_trio_run_share_the_clock_and_keep_their_own_figures(virtual_clock):
+    sim = echo_sim()
+    first = await sim.run_async(2)
+    second = await sim.run_async(2)
+    assert first.sent == second.sent and first.ok == second.ok
+    assert second.components["app"].served == second.ok
+    assert second.series["openloop->app"][0].t_s == 0.0  # times are from the run's own start
+    assert virtual_clock.current_time() >= 4.0  # simulated time went on

@@ -1,0 +1,175 @@
+"""Every ``examples/*.py`` runs, exits 0 and still prints what docs/EXAMPLES.md quotes.
+
+Each example runs in a subprocess (``sys.executable``, a temporary working
+directory, 60 s timeout). They are started together, as many at a time as
+there are CPUs, by one module-scoped fixture; each test then checks one
+example's output. The checks are the claims the docs make (who breaks where,
+zero errors on failover, one query with coalescing), written as patterns with
+numbers compared loosely, so that a small change of figures in a component
+does not fail them but a changed story does.
+"""
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+TIMEOUT_S = 60
+
+
+def num(text: str) -> float:
+    return float(text.replace(",", "").rstrip("%"))
+
+
+def find(pattern: str, out: str) -> tuple[str, ...]:
+    match = re.search(pattern, out)
+    assert match, f"expected a line matching {pattern!r} in:\n{out}"
+    return match.groups()
+
+
+def stage1(out):
+    find(r"Stage 1 breaks at 10,000 users", out)
+    (kills,) = find(r"Bottleneck: monolith \(CPU, then memory: OOM\); the process was OOM-killed (\d+) times", out)
+    assert int(kills) >= 1
+
+
+def stage2(out):
+    find(r"Stage 2 breaks at 50,000 users", out)
+    find(r"Bottleneck: app \(CPU\) at 100%", out)
+
+
+def stage3(out):
+    find(r"Failover at 50,000 users \(0\.0% errors\): t=\S+ crash app8; t=\S+ lb: app8 marked down", out)
+    find(r"Stage 3 breaks at 100,000 users", out)
+    find(r"Bottleneck: db \(reads\)", out)
+
+
+def stage4(out):
+    hit, queries = find(r"At 100,000 users: cache hit ratio (\d+)%, ([\d,]+) database queries/s", out)
+    assert num(hit) >= 80 and num(queries) < 700  # stage 3 sent ~1,400/s to the database at this load
+    find(r"Stage 4 breaks at 1,000,000 users", out)
+    find(r"Bottleneck: app\d+ \(CPU\)", out)
+
+
+def stage5(out):
+    find(r"Stage 5 holds 1,000,000 users within the SLO", out)
+    (p99,) = find(r"1,000,000 users: [\d,]+ ok/s, p50 \S+ ms, p99 (\S+) ms, errors 0\.0%", out)
+    assert num(p99) < 500
+
+
+def failover(out):
+    failed, held = find(r"With health checks and retries: 0 client errors\. Without retries: (\d+) errors, "
+                        r"all of them requests app2 held \((\d+)\)", out)
+    assert 0 < int(failed) == int(held)
+    assert out.count("t=11-20 s 0;") == 2  # nothing sent to app2 while it was marked down
+
+
+def l4_vs_l7(out):
+    l4, l7, many = find(r"4 connections: L4 spread (\S+)x, L7 spread (\S+)x; 300 connections: L4 spread (\S+)x", out)
+    assert num(l4) > 1.9 and num(l7) < 1.05 and num(many) < 1.05
+
+
+def cache_aside(out):
+    before, after = find(r"Database queries: (\d+) without the cache -> (\d+) with it", out)
+    assert int(after) < int(before) / 2
+    p99_before, p99_after = find(r"p99 (\S+) -> (\S+) ms", out)
+    assert num(p99_after) < num(p99_before)
+    (first,) = find(r"Cold cache warming up, hit ratio: 0-0\.1s (\d+)%", out)
+    (overall,) = find(r"Overall hit ratio (\S+)%", out)
+    assert num(first) < num(overall)
+    (tiny,) = find(r"LRU with room for\s+6 items: hit ratio (\S+)%", out)
+    assert num(tiny) < 5
+
+
+def stampede(out):
+    (herd,) = find(r"Hot key expiry: (\d+) database queries without coalescing, 1 with coalescing\.", out)
+    assert int(herd) >= 5
+
+
+def sessions(out):
+    rr, crash = find(r"Sessions lost: in app memory, round robin (\d+); sticky 0; sticky and app2 crashes (\d+); "
+                     r"in the cache, app2 crashes 0", out)
+    assert int(rr) > 100 and 0 < int(crash) <= 60
+
+
+def vertical_vs_horizontal(out):
+    (lost,) = find(r"vertical: p99 \S+ ms undisturbed; a crash costs (\d+) failed requests", out)
+    assert int(lost) > 1000
+    find(r"horizontal: p99 \S+ ms undisturbed; a crash costs 0 failed requests", out)
+
+
+def cdn_regions(out):
+    (offload,) = find(r"origin offload (\S+)%", out)
+    assert num(offload) > 95
+    without, with_cdn = find(r"\bap\s+│\s+(\S+) │\s+(\S+) │", out)
+    assert num(without) > 300 and num(with_cdn) < 5
+
+
+def quart_app(out):
+    find(r'GET  /item/7    -> 200 \{"key":"7","value":"item 7"\}', out)
+    find(r'POST /item/7    -> 201 \{"key":"7","version":\d+\}', out)
+    find(r'GET  /item/7    -> 200 \{"key":"7","value":"blue"\}', out)
+    find(r'GET  /item/999  -> 404 \{"error":"no item 999"\}', out)
+    find(r"through the Quart app: \d+ answered, statuses \{200: \d+, 404: \d+\}", out)
+
+
+def aiocache_api(out):
+    find(r"(\d+) of \1 reads answered \(0 errors\)", out)
+    hits, errors = find(r"(?m)^\s+5\s+\d+\s+(\d+)\s+(\d+)", out)  # the second the cache was down
+    assert int(hits) == 0 and int(errors) > 100
+
+
+def fault_injection(out):
+    find(r"partition app1 <-> db; lb: app1 marked down", out)
+    find(r"crash app2; lb: app2 marked down", out)
+    find(r"\d+ requests, 0 errors", out)
+
+
+CHECKS = {
+    "stage1_monolith.py": stage1,
+    "stage2_separate_db.py": stage2,
+    "stage3_horizontal.py": stage3,
+    "stage4_cache_cdn.py": stage4,
+    "stage5_dns_regions.py": stage5,
+    "failover.py": failover,
+    "l4_vs_l7.py": l4_vs_l7,
+    "cache_aside.py": cache_aside,
+    "stampede.py": stampede,
+    "sessions.py": sessions,
+    "vertical_vs_horizontal.py": vertical_vs_horizontal,
+    "cdn_regions.py": cdn_regions,
+    "quart_app.py": quart_app,
+    "aiocache_api.py": aiocache_api,
+    "fault_injection.py": fault_injection,
+}
+
+
+def run_example(name: str, cwd: Path) -> subprocess.CompletedProcess:
+    env = {**os.environ, "COLUMNS": "170", "PYTHONWARNINGS": "error"}
+    return subprocess.run([sys.executable, str(EXAMPLES / name)], cwd=cwd, env=env, capture_output=True,
+                          text=True, timeout=TIMEOUT_S)
+
+
+@pytest.fixture(scope="module")
+def outputs(tmp_path_factory) -> dict[str, subprocess.CompletedProcess]:
+    names = sorted(CHECKS)
+    cwd = tmp_path_factory.mktemp("examples")
+    with ThreadPoolExecutor(max_workers=os.cpu_count() or 2) as pool:
+        return dict(zip(names, pool.map(lambda n: run_example(n, cwd), names)))
+
+
+def test_every_example_has_a_check():
+    assert sorted(p.name for p in EXAMPLES.glob("*.py")) == sorted(CHECKS)
+
+
+@pytest.mark.parametrize("name", sorted(CHECKS))
+def test_example_runs_and_says_what_the_docs_quote(name, outputs):
+    done = outputs[name]
+    assert done.returncode == 0, done.stderr
+    CHECKS[name](done.stdout)
