@@ -43,7 +43,8 @@ def run(aside: CacheAside | None, *, keys=1000, zipf_s=1.0, rate=360, capacity_i
 
     if aside is not None:
         sim.add(CacheServer("cache", capacity_items=capacity_items))
-    sim.add(AppServer("app", handler, cores=4, workers=128, queue_limit=1000, calls=("db", "cache") if aside else ("db",)))
+    calls = ("db", "cache") if aside else ("db",)
+    sim.add(AppServer("app", handler, cores=4, workers=128, queue_limit=1000, calls=calls))
     sim.load(OpenLoop("app", rate=rate, workload=Workload(keys=keys, zipf_s=zipf_s)))
     seen = []  # (t, hits, misses) so far, at each edge of WARMUP
     if aside is not None:
@@ -67,7 +68,8 @@ print(f"Overall hit ratio {cache['hit_ratio']:.1%} ({cache['hits']} hits, {cache
 print(f"Database queries: {without.component('db').detail['reads']} without the cache -> "
       f"{with_cache.component('db').detail['reads']} with it")
 print(f"p50 {without.p50_s * 1000:.1f} -> {with_cache.p50_s * 1000:.1f} ms, "
-      f"p99 {without.p99_s * 1000:.1f} -> {with_cache.p99_s * 1000:.1f} ms (errors {without.failed}, {with_cache.failed})")
+      f"p99 {without.p99_s * 1000:.1f} -> {with_cache.p99_s * 1000:.1f} ms "
+      f"(errors {without.failed}, {with_cache.failed})")
 
 print("\nUniform reads over 300 keys, 200/s:")
 for capacity in (300, 6):

@@ -41,8 +41,8 @@ def run(retries: int):
         sim.at(t - 1e-9, lambda t=t: to_app2.__setitem__(t, lb.sent["app2"]))
     report = sim.run(30)
     lb_detail = report.components["lb"].detail
-    print(f"\n-- retries={retries}: {report.sent} requests, {report.ok} ok, {report.failed} failed "
-          f"{report.errors}, p99 {report.p99_s * 1000:.1f} ms")
+    print(f"\n-- retries={retries}: {report.sent} requests, {report.ok} ok, {report.failed} failed"
+          f"{' ' + str(report.errors) if report.errors else ''}, p99 {report.p99_s * 1000:.1f} ms")
     print(f"   app2 was holding {report.components['app2'].reset} requests when it crashed; "
           f"balancer retries used {lb_detail['retries_used']}, refused-and-retried {lb_detail['refused_retries']}")
     print("   timeline: " + "; ".join(f"t={t:.2f}s {what}" for t, what in report.events))

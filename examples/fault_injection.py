@@ -58,5 +58,6 @@ for row in report.series["users"]:
     events = "; ".join(what for t, what in report.events if row.t_s <= t < row.t_s + 1)
     print(f"{row.t_s:>4.0f} {row.ok:>5} {row.errors:>6} {row.p50_s * 1000:>7.1f} {row.p99_s * 1000:>7.1f}  {events}")
 lb = report.components["lb"].detail
-print(f"\n{report.sent} requests, {report.failed} errors {report.errors}, p99 over the run "
+errors = f" {report.errors}" if report.errors else ""
+print(f"\n{report.sent} requests, {report.failed} errors{errors}, p99 over the run "
       f"{report.p99_s * 1000:.1f} ms; balancer retries {lb['retries_used']}, health changes {lb['health_changes']}")

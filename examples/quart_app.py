@@ -56,7 +56,8 @@ class Curl(Node):
             started = self.sim.now
             data = json.dumps(body).encode() if body else b""
             resp = await self.call("api", Request(method, path, {"content-type": "application/json"}, data))
-            print(f"{method:4} {path:10} -> {resp.status} {resp.text.strip()}  ({(self.sim.now - started) * 1000:.2f} ms)")
+            took_ms = (self.sim.now - started) * 1000
+            print(f"{method:4} {path:10} -> {resp.status} {resp.text.strip()}  ({took_ms:.2f} ms)")
 
     def downstream(self):
         return ("api",)
@@ -68,7 +69,8 @@ for k in range(100):
     rows.store.kv_put(str(k), f"item {k}")
 sim.add(AppServer("api", app=app, cores=2, calls=("db",)))
 sim.add(Curl("curl"))
-sim.load(OpenLoop("api", rate=100, workload=Workload(keys=120), client="users"))  # keys 100-119 (rare: Zipf) do not exist
+# keys 100-119 do not exist (and are rare: Zipf)
+sim.load(OpenLoop("api", rate=100, workload=Workload(keys=120), client="users"))
 report = sim.run(10)
 users = report.clients["openloop->api"]
 print(f"\n100 req/s for 10 s through the Quart app: {users.ok} answered, statuses {users.statuses}, "

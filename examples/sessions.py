@@ -115,8 +115,9 @@ table = Table(title="60 users viewing their cart for 20 s, 3 app servers", title
 for col in ("sessions kept in", "balancer", "app2 crashes at 10 s", "cart views", "sessions lost", "errors"):
     table.add_column(col, justify="right" if col in ("cart views", "sessions lost", "errors") else "left")
 lost = []
-for store, where, sticky, crash in ((ServerMemory, "app memory", False, False), (ServerMemory, "app memory", True, False),
-                                    (ServerMemory, "app memory", True, True), (in_cache, "cache server", False, True)):
+SETUPS = ((ServerMemory, "app memory", False, False), (ServerMemory, "app memory", True, False),
+          (ServerMemory, "app memory", True, True), (in_cache, "cache server", False, True))
+for store, where, sticky, crash in SETUPS:
     b = run(store, sticky, crash)
     table.add_row(where, "sticky cookie" if sticky else "round robin", "yes" if crash else "no",
                   str(b.views), str(b.lost), str(b.errors))

@@ -9,8 +9,8 @@ apart; writes go to the primary database in "us".
 What to look for: a million users (20,000 req/s) are served with p50 near
 11 ms in every region and no errors; the busiest component is an app server
 at about half its CPU, so there is headroom. The p99 (~150 ms) is the writes
-(2%) from "eu" and "ap" crossing to the primary in "us" and the first DNS
-lookups - distance, not load.
+(2% of requests) from "eu" and "ap" crossing to the primary database in "us"
+(~100 and ~170 ms): distance, not load.
 
     python examples/stage5_dns_regions.py
 """

@@ -32,7 +32,7 @@ def _parser() -> argparse.ArgumentParser:
     lad.add_argument("--seed", type=int, default=1)
     lad.add_argument("--slo-ms", type=float, default=None, help="p99 SLO in milliseconds (default 500)")
     lad.add_argument("--target-requests", type=int, default=None,
-                     help="about how many requests each step simulates (default 40000)")
+                     help="about how many requests each step simulates (default 15000)")
     lad.add_argument("--scaling", choices=("horizontal", "vertical"), default="horizontal",
                      help="stage 3+: more machines (horizontal) or one bigger machine with the same cores")
     lad.add_argument("--budget-cores", type=int, default=None, help="app-tier cores for stage 3 (default 32)")
