@@ -75,7 +75,7 @@ def _ladder(args) -> int:
             f.write(result.to_json())
         console.print(f"saved {args.json}")
     if args.plots:
-        from .plots import ladder_plot
+        from .ladder.plots import ladder_plot
 
         paths = ladder_plot(result, args.plots)
         console.print(f"saved {', '.join(str(p) for p in paths)}")

@@ -93,3 +93,13 @@ def test_bad_options_name_the_value():
         LadderOptions(scaling="diagonal")
     with pytest.raises(ConfigError, match=r"^unknown stage '9' \(stages: 1, 2, 3, 4, 5\)$"):
         run_ladder(LadderOptions(users=(5,)), stages=["9"])
+
+
+def test_ladder_plots_are_saved(tmp_path):
+    pytest.importorskip("matplotlib")
+    from playground.ladder.plots import ladder_plot
+
+    result = run_ladder(LadderOptions(users=(100, 10_000), target_requests=2_000), stages=["1"])
+    paths = ladder_plot(result, tmp_path / "plots")
+    assert [p.name for p in paths] == ["ladder.png", "ladder.svg"]
+    assert all(p.stat().st_size > 10_000 for p in paths)
