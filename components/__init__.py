@@ -2,7 +2,6 @@
 
 This module is the one place the components' public names are listed.
 """
-from __future__ import annotations
 
 from .aiocache_backend import SimulatedCache as SimulatedCache
 from .app_server import AppServer as AppServer

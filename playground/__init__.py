@@ -13,7 +13,6 @@ Layers (imports run one way, top to bottom):
 
 This module is the one place the engine's public names are listed.
 """
-from __future__ import annotations
 
 from ._clock import RealtimeScheduler as RealtimeScheduler
 from ._clock import Scheduler as Scheduler

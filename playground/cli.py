@@ -27,12 +27,12 @@ def _parser() -> argparse.ArgumentParser:
     lad = sub.add_parser("ladder", help="from 5 users to 1 million: run the scaling ladder")
     lad.add_argument("--stages", default=None, help="comma-separated stage numbers (default: all, 1-5)")
     lad.add_argument("--users", type=_int_list, default=None,
-                     help="comma-separated populations (default 5,100,1k,5k,10k,100k,1M)")
+                     help="comma-separated populations (default 5,100,1k,5k,10k,50k,100k,1M)")
     lad.add_argument("--rate-per-user", type=float, default=None, help="requests per user per second (default 0.02)")
     lad.add_argument("--seed", type=int, default=1)
     lad.add_argument("--slo-ms", type=float, default=None, help="p99 SLO in milliseconds (default 500)")
     lad.add_argument("--target-requests", type=int, default=None,
-                     help="about how many requests each step simulates (default 15000)")
+                     help="about how many requests each step simulates (default 12000)")
     lad.add_argument("--scaling", choices=("horizontal", "vertical"), default="horizontal",
                      help="stage 3+: more machines (horizontal) or one bigger machine with the same cores")
     lad.add_argument("--budget-cores", type=int, default=None, help="app-tier cores for stage 3 (default 32)")

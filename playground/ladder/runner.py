@@ -21,7 +21,7 @@ from .._report import Report
 
 __all__ = ["LadderOptions", "StepResult", "StageResult", "bottleneck", "run_step"]
 
-DEFAULT_USERS = (5, 100, 1_000, 5_000, 10_000, 100_000, 1_000_000)
+DEFAULT_USERS = (5, 100, 1_000, 5_000, 10_000, 50_000, 100_000, 1_000_000)
 
 
 @dataclass(frozen=True)
@@ -33,7 +33,7 @@ class LadderOptions:
     seed: int = 1
     slo_p99_s: float = 0.5
     max_error_rate: float = 0.01
-    target_requests: int = 15_000  # per step; sets the duration for big populations
+    target_requests: int = 12_000  # per step; sets the duration for big populations
     min_duration_s: float = 1.0
     max_duration_s: float = 30.0
     scaling: str = "horizontal"  # or "vertical": the same cores in one bigger machine

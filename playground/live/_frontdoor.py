@@ -16,7 +16,7 @@ body that does not arrive within ``body_timeout_s`` gets 408, and beyond
 ``max_in_flight`` concurrent requests the door answers 503 at once instead of
 queueing without bound. Malformed HTTP, oversized headers and idle or
 dribbling connections are stopped earlier, by hypercorn's limits (see
-``_server.door_config``).
+``_server.server_config``).
 """
 from __future__ import annotations
 
@@ -49,7 +49,7 @@ class FrontDoor:
     """An ASGI app sending each request into ``session``'s topology.
 
         app = FrontDoor(session)
-        await hypercorn.trio.serve(app, door_config("127.0.0.1", 8000))
+        await hypercorn.trio.serve(app, server_config("127.0.0.1", 8000))
     """
 
     def __init__(self, session: "LiveSession", *, timeout_s: float = 10.0, max_body_bytes: int = 1 << 20,
