@@ -8,25 +8,18 @@ hit ratio. If the engine's clock, queues, cores or metrics were wrong
 (a lost wake-up, a worker that idles with work queued, a time average that
 forgets a jump), these figures would not match.
 
-How each figure is measured. A station is ``OpenLoop`` (Poisson) ->
-``components.AppServer(cores=c, workers=c, queue_limit=None)`` with zero link
-latency, so the server's accept queue is the waiting line and its ``c``
-workers are the ``c`` servers. Each request carries the time it was sent
-(equal to its arrival, since links take no time); the handler notes when a
-worker took it (the wait), spends its service time on a core with
-``ctx.cpu``, and notes when it finished. The time in system W is also read
-from the engine's own ``stats().residence``, and L and Lq from its
-time-weighted ``mean_in_system`` and ``mean_queue``. Every replication has its
-own seed, discards a warm-up period (the station starts empty) and measures a
-window after it; the 95% confidence interval is Student's t over the
-replications' means.
+How each figure is measured is told in ``bench/stations.py`` (the
+experiments) and ``bench/queueing.py`` (the closed forms and the confidence
+intervals). Every replication has its own seed, discards a warm-up (stations
+start empty) and measures a window after it; the 95% confidence interval is
+Student's t over the replications' means. Replications run in parallel
+worker processes.
 
 Run it (writes docs/VALIDATION.md; ``--quick`` is a smaller run for a look)::
 
     python bench/validate.py [--quick] [--jobs N] [--out docs/VALIDATION.md]
 
-``tests/test_theory.py`` imports this module and runs the same experiments,
-smaller.
+``tests/test_theory.py`` runs the same experiments, smaller.
 """
 from __future__ import annotations
 
@@ -38,300 +31,16 @@ import statistics
 import sys
 import time
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Callable
 
-from playground import Constant, Distribution, Exponential, OpenLoop, Request, Response, Sim, Workload, Zipf
-from playground._network import make_link
+from playground import Constant, Exponential
+from queueing import Estimate, estimate
+from stations import CacheCase, Station, cache_available, run_cache, run_cache_server, run_station
 
 ROOT = Path(__file__).resolve().parents[1]
-
-# -- closed forms (pure) -----------------------------------------------------------
-
-
-def erlang_c(servers: int, offered_load: float) -> float:
-    """Erlang C: probability that an arrival waits in M/M/c (``offered_load`` = lambda/mu < c)."""
-    if not 0 <= offered_load < servers:
-        raise ValueError(f"offered_load must be in [0, servers), got {offered_load!r}")
-    b = 1.0  # Erlang B by the stable recursion B(k) = a B(k-1) / (k + a B(k-1))
-    for k in range(1, servers + 1):
-        b = offered_load * b / (k + offered_load * b)
-    rho = offered_load / servers
-    return b / (1.0 - rho * (1.0 - b))
-
-
-@dataclass(frozen=True)
-class Theory:
-    """Steady-state figures of one station: P(wait), Wq, W, Lq, L (seconds, requests)."""
-
-    p_wait: float
-    wq_s: float
-    w_s: float
-    lq: float
-    l: float  # noqa: E741 - the textbook's name
-
-
-def mmc(rate_per_s: float, service_s: float, servers: int) -> Theory:
-    """M/M/c with arrival rate lambda, mean service 1/mu, ``servers`` = c."""
-    a = rate_per_s * service_s
-    p = erlang_c(servers, a)
-    wq = p * service_s / (servers - a)
-    return Theory(p, wq, wq + service_s, rate_per_s * wq, rate_per_s * (wq + service_s))
-
-
-def md1(rate_per_s: float, service_s: float) -> Theory:
-    """M/D/1 by Pollaczek-Khinchine: Wq = rho S / (2 (1 - rho))."""
-    rho = rate_per_s * service_s
-    if not 0 <= rho < 1:
-        raise ValueError(f"rho must be in [0, 1), got {rho!r}")
-    wq = rho * service_s / (2.0 * (1.0 - rho))
-    return Theory(rho, wq, wq + service_s, rate_per_s * wq, rate_per_s * (wq + service_s))
-
-
-def che_hit_ratio(probabilities: Sequence[float], capacity_items: int) -> float:
-    """Che's approximation of an LRU cache's hit ratio under independent requests.
-
-    Solve sum_i (1 - exp(-p_i T)) = C for the characteristic time T (bisection);
-    the hit ratio is sum_i p_i (1 - exp(-p_i T)).
-    """
-    n = len(probabilities)
-    if capacity_items >= n:
-        return 1.0
-    occupancy = lambda t: sum(-math.expm1(-p * t) for p in probabilities)  # noqa: E731
-    lo, hi = 0.0, 1.0
-    while occupancy(hi) < capacity_items:
-        hi *= 2.0
-    for _ in range(200):
-        mid = (lo + hi) / 2.0
-        if occupancy(mid) < capacity_items:
-            lo = mid
-        else:
-            hi = mid
-    t = (lo + hi) / 2.0
-    return sum(p * -math.expm1(-p * t) for p in probabilities)
-
-
-# -- statistics (pure) ---------------------------------------------------------------
-
-
-def student_t_quantile(q: float, df: int) -> float:
-    """The ``q`` quantile (q > 0.5) of Student's t with ``df`` degrees of freedom."""
-    if not (0.5 < q < 1 and df >= 1):
-        raise ValueError(f"need 0.5 < q < 1 and df >= 1, got q={q!r}, df={df!r}")
-    c = math.exp(math.lgamma((df + 1) / 2) - math.lgamma(df / 2)) / math.sqrt(df * math.pi)
-
-    def cdf(x: float, steps: int = 2000) -> float:  # Simpson's rule on [0, x]
-        h = x / steps
-        f = lambda t: c * (1 + t * t / df) ** (-(df + 1) / 2)  # noqa: E731
-        s = f(0.0) + f(x) + sum((4 if i % 2 else 2) * f(i * h) for i in range(1, steps))
-        return 0.5 + s * h / 3
-
-    lo, hi = 0.0, 1.0
-    while cdf(hi) < q:
-        hi *= 2
-    for _ in range(50):
-        mid = (lo + hi) / 2
-        lo, hi = (mid, hi) if cdf(mid) < q else (lo, mid)
-    return (lo + hi) / 2
-
-
-@dataclass(frozen=True)
-class Estimate:
-    """A mean over independent replications with a two-sided confidence interval."""
-
-    mean: float
-    half_width: float
-    replications: int
-    confidence: float
-
-    @property
-    def low(self) -> float:
-        return self.mean - self.half_width
-
-    @property
-    def high(self) -> float:
-        return self.mean + self.half_width
-
-    def covers(self, value: float) -> bool:
-        return self.low <= value <= self.high
-
-
-def estimate(samples: Sequence[float], confidence: float = 0.95) -> Estimate:
-    n = len(samples)
-    if n < 2:
-        raise ValueError(f"need at least 2 replications, got {n}")
-    t = student_t_quantile(0.5 + confidence / 2, n - 1)
-    return Estimate(statistics.fmean(samples), t * statistics.stdev(samples) / math.sqrt(n), n, confidence)
-
-
-# -- one station, one replication --------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Station:
-    """A queueing station: Poisson arrivals at ``rate_per_s`` to ``servers`` servers."""
-
-    label: str
-    rate_per_s: float
-    servers: int
-    service: Distribution
-
-    @property
-    def rho(self) -> float:
-        return self.rate_per_s * self.service.mean_s / self.servers
-
-    def theory(self) -> Theory:
-        if isinstance(self.service, Exponential):
-            return mmc(self.rate_per_s, self.service.mean_s, self.servers)
-        if isinstance(self.service, Constant) and self.servers == 1:
-            return md1(self.rate_per_s, self.service.mean_s)
-        raise ValueError(f"no closed form for {self!r}")
-
-
-class _Probe:
-    """The station's handler: spends the service time and notes each request's wait."""
-
-    def __init__(self, service: Distribution, start_s: float, end_s: float) -> None:
-        self.service = service
-        self.start_s = start_s
-        self.end_s = end_s
-        self.count = 0
-        self.waited = 0
-        self.wait_sum_s = 0.0
-        self.system_sum_s = 0.0
-
-    async def handle(self, request: Request, ctx) -> Response:
-        arrived = float(request.headers["x-arrived-s"])
-        began = ctx.now
-        await ctx.cpu(self.service)
-        done = ctx.now
-        if self.start_s <= done < self.end_s:  # completed inside the measurement window
-            self.count += 1
-            self.waited += began > arrived
-            self.wait_sum_s += began - arrived
-            self.system_sum_s += done - arrived
-        return Response(200)
-
-
-def run_station(station: Station, seed: int, warmup_s: float, measure_s: float) -> dict[str, float]:
-    """One replication: the station's figures over [warmup_s, warmup_s + measure_s)."""
-    from components import AppServer
-
-    end_s = warmup_s + measure_s
-    probe = _Probe(station.service, warmup_s, end_s)
-    sim = Sim(seed=seed)
-    sim.net.default_link = make_link(0.0)
-    sim.add(AppServer("station", probe.handle, cores=station.servers, workers=station.servers,
-                      queue_limit=None))
-    sim.load(OpenLoop("station", rate=station.rate_per_s, timeout_s=1e6,
-                      workload=Workload(make=lambda rng: Request("GET", "/", {"x-arrived-s": repr(sim.now)}))))
-    snaps = {}
-    sim.at(warmup_s, lambda: snaps.__setitem__("start", sim["station"].stats()))
-    sim.at(end_s, lambda: snaps.__setitem__("end", sim["station"].stats()))
-    sim.run(duration_s=end_s + 10 * station.service.mean_s)
-    a, b = snaps["start"], snaps["end"]
-    served = b.residence.count - a.residence.count
-    w = (b.residence.mean_s * b.residence.count - a.residence.mean_s * a.residence.count) / served
-    l = (b.mean_in_system * end_s - a.mean_in_system * warmup_s) / measure_s  # noqa: E741
-    lq = (b.mean_queue * end_s - a.mean_queue * warmup_s) / measure_s
-    throughput = served / measure_s
-    # Little's law over a window is exact but for requests straddling its two ends: at most
-    # peak_in_system of them at each end, each inside for at most the longest residence.
-    boundary = 2 * b.peak_in_system * b.residence.max_s / measure_s
-    return {
-        "p_wait": probe.waited / probe.count,
-        "wq_s": probe.wait_sum_s / probe.count,
-        "w_probe_s": probe.system_sum_s / probe.count,
-        "w_s": w,
-        "l": l,
-        "lq": lq,
-        "throughput_per_s": throughput,
-        "little_gap": abs(l - throughput * w),
-        "little_bound": boundary,
-        "requests": float(served),
-    }
-
-
-# -- an LRU cache under independent Zipf requests -----------------------------------------
-
-
-@dataclass(frozen=True)
-class CacheCase:
-    label: str
-    keys: int
-    zipf_s: float
-    capacity_items: int
-
-    def theory(self) -> float:
-        z = Zipf(self.keys, self.zipf_s)
-        return che_hit_ratio([z.probability(k) for k in range(self.keys)], self.capacity_items)
-
-
-def run_cache(case: CacheCase, seed: int, warmup_requests: int, measure_requests: int) -> dict[str, float]:
-    """One replication: the hit ratio of ``components.CacheStore`` (LRU), read-through, after a warm-up."""
-    import random
-
-    from components import CacheStore
-
-    store = CacheStore(case.capacity_items, policy="lru")
-    zipf = Zipf(case.keys, case.zipf_s)
-    keys = [str(k) for k in range(case.keys)]
-    rng = random.Random(f"che/{seed}")
-    for _ in range(warmup_requests):
-        key = keys[zipf.sample(rng)]
-        if store.get(key) is None:
-            store.set(key, b"v")
-    store.reset_counters()
-    for _ in range(measure_requests):
-        key = keys[zipf.sample(rng)]
-        if store.get(key) is None:
-            store.set(key, b"v")
-    return {"hit_ratio": store.stats().hit_ratio, "requests": float(measure_requests)}
-
-
-def run_cache_server(case: CacheCase, seed: int, warmup_requests: int, measure_requests: int) -> dict[str, float]:
-    """One replication through the engine: ``OpenLoop`` -> ``AppServer`` (cache-aside) -> ``CacheServer``.
-
-    Zero link and operation latency, so a miss and its fill happen at the arrival's instant and the
-    cache sees independent requests, as Che's approximation assumes. Hits and misses are the cache
-    server's own counters (``stats().detail``) over the window after the warm-up.
-    """
-    from components import AppServer, CacheAside, CacheServer
-
-    rate_per_s = 1000.0
-    aside = CacheAside("cache", coalesce=False)
-
-    async def value() -> bytes:
-        return b"v"
-
-    async def handler(request: Request, ctx) -> Response:
-        await aside.get(ctx, request.route.rsplit("/", 1)[1], value)
-        return Response(200)
-
-    sim = Sim(seed=seed)
-    sim.net.default_link = make_link(0.0)
-    sim.add(CacheServer("cache", capacity_items=case.capacity_items, op_latency=0.0))
-    sim.add(AppServer("app", handler, workers=None, queue_limit=None, calls=("cache",)))
-    sim.load(OpenLoop("app", rate=rate_per_s, workload=Workload(keys=case.keys, zipf_s=case.zipf_s)))
-    warmup_s, end_s = warmup_requests / rate_per_s, (warmup_requests + measure_requests) / rate_per_s
-    snaps = {}
-    sim.at(warmup_s, lambda: snaps.__setitem__("start", sim["cache"].stats().detail))
-    sim.at(end_s, lambda: snaps.__setitem__("end", sim["cache"].stats().detail))
-    sim.run(duration_s=end_s + 1.0)
-    a, b = snaps["start"], snaps["end"]
-    hits, misses = b["hits"] - a["hits"], b["misses"] - a["misses"]
-    return {"hit_ratio": hits / (hits + misses), "requests": float(hits + misses)}
-
-
-def cache_available() -> bool:
-    try:
-        from components import CacheAside, CacheServer, CacheStore  # noqa: F401
-    except ImportError:
-        return False
-    return True
-
 
 # -- the experiments and the table -------------------------------------------------------
 

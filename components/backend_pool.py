@@ -28,6 +28,13 @@ __all__ = ["BalancerBase", "DEFAULT_POOL"]
 DEFAULT_POOL = "default"
 
 
+def check_backends(owner: str, backends) -> None:
+    """Backends are a list of host names or a mapping host -> weight; anything else is a ConfigError."""
+    if not isinstance(backends, (str, Mapping, list, tuple, set, frozenset)):
+        raise ConfigError(f"{owner}: backends must be a list of host names or a mapping host -> weight, "
+                          f"got {backends!r}")
+
+
 def _weights(owner: str, pool: str, backends) -> dict[str, float]:
     if isinstance(backends, str):
         backends = [backends]

@@ -34,7 +34,7 @@ from typing import Any, Mapping, Sequence
 
 from playground import ConfigError, Request, RequestError, Response, WiringError
 
-from .backend_pool import DEFAULT_POOL, BalancerBase
+from .backend_pool import DEFAULT_POOL, BalancerBase, check_backends
 from .health import HealthCheck, OutlierDetection, RetryBudget, RetryBudgetTracker
 from .policies import ConsistentHash, Policy
 
@@ -111,6 +111,7 @@ class L7Balancer(BalancerBase):
                  health_check: HealthCheck | None = None, outlier: OutlierDetection | None = None,
                  slow_start_s: float = 0.0, region: str | None = None, concurrency: int | None = None,
                  queue_limit: int | None = None) -> None:
+        check_backends(f"L7Balancer {name!r}", backends)
         all_pools = {DEFAULT_POOL: backends, **dict(pools or {})}
         if not backends and pools:  # routes only, no default pool
             del all_pools[DEFAULT_POOL]
@@ -236,6 +237,7 @@ class L4Balancer(BalancerBase):
                  policy: Policy | None = None, timeout_s: float = 5.0, health_check: HealthCheck | None = None,
                  outlier: OutlierDetection | None = None, slow_start_s: float = 0.0, region: str | None = None,
                  concurrency: int | None = None, queue_limit: int | None = None) -> None:
+        check_backends(f"L4Balancer {name!r}", backends)
         if not backends:
             raise WiringError(f"L4Balancer {name!r}: backends must name at least one host, got {list(backends)!r}")
         if isinstance(policy, ConsistentHash) and policy.key != "client":

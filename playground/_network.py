@@ -102,20 +102,34 @@ class _Deadlines:
     make every push and pop slower, here they cost a deque append. The head is
     pushed with the place in the firing order taken when the timeout was set,
     so timeouts fire exactly when, and in the order, individual timers would.
+
+    Answered exchanges leave the FIFO from its head. Left there until the head
+    expires, they would keep every request of the last ``timeout_s`` alive (and
+    the garbage collector busy walking them); so once the FIFO is long and its
+    armed head answered, the head's timer is disarmed (as an answered request's
+    own timer would be) and the first unanswered one is armed instead.
     """
 
-    __slots__ = ("net", "timeout_s", "items", "armed")
+    __slots__ = ("net", "timeout_s", "items", "armed", "_timer")
+
+    COMPACT_AT = 256  # FIFO length from which answered heads are dropped on the next add
 
     def __init__(self, net: "Network", timeout_s: float) -> None:
         self.net = net
         self.timeout_s = timeout_s
         self.items: deque = deque()  # (when, seq, exchange)
         self.armed = False
+        self._timer = None
 
     def add(self, ex: "Exchange") -> None:
         sched = self.net.sched
-        self.items.append((sched.now + self.timeout_s, sched.next_seq(), ex))
+        items = self.items
+        items.append((sched.now + self.timeout_s, sched.next_seq(), ex))
         if not self.armed:
+            self._arm()
+        elif len(items) > self.COMPACT_AT and items[0][2].done:
+            self._timer.cancel()
+            self.armed = False
             self._arm()
 
     def _arm(self) -> None:
@@ -127,7 +141,7 @@ class _Deadlines:
                 del self.net._deadlines[self.timeout_s]
             return
         when, seq, _ = items[0]
-        self.net.sched.call_at_seq(when, seq, self._expire)
+        self._timer = self.net.sched.call_at_seq(when, seq, self._expire)
         self.armed = True
 
     def _expire(self, _=None) -> None:

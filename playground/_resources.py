@@ -5,6 +5,11 @@ when all are taken), holds it for ``seconds`` of simulated time, and gives it to
 the next waiter. ``acquire``/``release`` exist for holding a slot across other
 awaits (a database connection held while a query runs). Waiters are woken
 through the scheduler's heap, so the order is deterministic.
+
+``acquire_then(fn, arg)`` is the same wait without a task: ``fn(arg)`` runs
+when the slot is taken (at once if one is free, else through the heap, exactly
+where a waiting task would have been woken). The engine uses it to serve
+requests that only hold a core for a while with callbacks (``AppServer``).
 """
 from __future__ import annotations
 
@@ -48,7 +53,7 @@ class Resource:
             self.busy.set(self.in_use, self.sched.now)
             return
         task = current_task()
-        entry = [task, None]
+        entry = [task, None, None, None]  # [task, wake-up timer, callback, its argument]
         self._waiters.append(entry)
         self.waiting.set(len(self._waiters), self.sched.now)
 
@@ -64,6 +69,16 @@ class Resource:
 
         await wait_task_rescheduled(abort)
 
+    def acquire_then(self, fn, arg=None) -> None:
+        """Take a slot, then call ``fn(arg)``: now if one is free, else when it is handed over."""
+        if self.in_use < self.capacity and not self._waiters:
+            self.in_use += 1
+            self.busy.set(self.in_use, self.sched.now)
+            fn(arg)
+            return
+        self._waiters.append([None, None, fn, arg])
+        self.waiting.set(len(self._waiters), self.sched.now)
+
     def release(self) -> None:
         now = self.sched.now
         self.served += 1
@@ -71,7 +86,10 @@ class Resource:
             entry = self._waiters.popleft()
             self.waiting.set(len(self._waiters), now)
             # the slot passes straight to the waiter: in_use is unchanged
-            entry[1] = self.sched.wake(entry[0], None)
+            if entry[0] is None:  # a callback waiter (acquire_then): one heap entry, as a wake-up is
+                entry[1] = self.sched.call_soon(entry[2], entry[3])
+            else:
+                entry[1] = self.sched.wake(entry[0], None)
         else:
             self.in_use -= 1
             self.busy.set(self.in_use, now)

@@ -385,11 +385,12 @@ def test_any_miswired_topology_raises_config_error_before_running(attempt):
 # -- known gaps, reported to their owners; strict, so a fix makes these fail until they are promoted -----
 
 
-@pytest.mark.xfail(strict=True, raises=TypeError, reason="balancer backends that are not a list raise TypeError")
 @pytest.mark.parametrize("backends", [None, 3])
 def test_balancer_backends_that_are_not_a_list_raise_config_error(backends):
-    with pytest.raises(ConfigError):
+    with pytest.raises(ConfigError, match=r"^L7Balancer 'lb': backends must be a list of host names or a mapping"):
         L7Balancer("lb", backends)
+    with pytest.raises(ConfigError, match=r"^L4Balancer 'lb': backends must be a list of host names or a mapping"):
+        L4Balancer("lb", backends)
 
 
 @pytest.mark.xfail(strict=True, raises=TypeError, reason="Link compares bandwidth_bytes_per_s before checking its type")

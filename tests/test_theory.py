@@ -1,8 +1,8 @@
 """The engine agrees with queueing theory: M/M/1, M/M/c (Erlang C), M/D/1, Little's law, Che.
 
-These are the experiments of ``bench/validate.py`` (imported from there, so the
-table in docs/VALIDATION.md and these tests run the same code), sized to take
-seconds. Each statistical assertion is "the closed form lies inside the 99%
+These are the experiments of ``bench/validate.py`` (``bench/stations.py`` and
+``bench/queueing.py``, imported from there, so the table in docs/VALIDATION.md
+and these tests run the same code), sized to take seconds. Each statistical assertion is "the closed form lies inside the 99%
 confidence interval of the replications' mean": the tolerance comes from the
 measured spread, not from a chosen percentage. The seeds are fixed, so a
 passing test keeps passing; a correct engine would fail about one such check
@@ -12,29 +12,24 @@ interval must be narrower than a 15% error in the quantity it checks.
 from __future__ import annotations
 
 import functools
-import importlib.util
 import math
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
 from playground import Constant, Exponential
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
+import queueing  # noqa: E402 - bench/ is not a package: its scripts import each other by file name
+import stations  # noqa: E402
+
+v = SimpleNamespace(**vars(queueing), **{k: x for k, x in vars(stations).items() if not k.startswith("__")})
+
 CONFIDENCE = 0.99
 SHARPNESS = 0.15  # an experiment whose interval is wider than this share of the value proves little
 
-
-def _load_validate():
-    path = Path(__file__).resolve().parents[1] / "bench" / "validate.py"
-    spec = importlib.util.spec_from_file_location("playground_bench_validate", path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up while being built
-    spec.loader.exec_module(module)
-    return module
-
-
-v = _load_validate()
 
 S = 0.010  # mean service: 10 ms
 
