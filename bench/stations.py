@@ -17,13 +17,14 @@ through an LRU cache, either the bare ``components.CacheStore`` or a
 from __future__ import annotations
 
 import random
+import math
 from dataclasses import dataclass
 
 from playground import Constant, Distribution, Exponential, OpenLoop, Request, Response, Sim, Workload, Zipf
 from playground._network import make_link
 from queueing import Theory, che_hit_ratio, md1, mmc
 
-__all__ = ["Station", "run_station", "CacheCase", "run_cache", "run_cache_server", "cache_available"]
+__all__ = ["Station", "station_window", "run_station", "CacheCase", "run_cache", "run_cache_server", "cache_available"]
 
 @dataclass(frozen=True)
 class Station:
@@ -44,6 +45,18 @@ class Station:
         if isinstance(self.service, Constant) and self.servers == 1:
             return md1(self.rate_per_s, self.service.mean_s)
         raise ValueError(f"no closed form for {self!r}")
+
+
+def station_window(station: Station, requests: int) -> tuple[float, float]:
+    """Warm-up and measurement seconds for about ``requests`` measured requests at rho <= 0.5.
+
+    Heavier load gets a longer window: the relative variance of a time average in M/M/1 grows
+    like 1/(1-rho)^3, and the window grows by 0.5/(1-rho) (five-fold at rho=0.9), a compromise
+    between precision and wall time. The warm-up is at least 20 relaxation times, S/(1-sqrt(rho))^2.
+    """
+    measure_s = requests / station.rate_per_s * max(1.0, 0.5 / (1 - station.rho))
+    relaxation_s = station.service.mean_s / (1 - math.sqrt(station.rho)) ** 2
+    return max(0.05 * measure_s, 20 * relaxation_s), measure_s
 
 
 class _Probe:

@@ -38,7 +38,8 @@ from typing import Callable
 
 from playground import Constant, Exponential
 from queueing import Estimate, estimate
-from stations import CacheCase, Station, cache_available, run_cache, run_cache_server, run_station
+from stations import (CacheCase, Station, cache_available, run_cache, run_cache_server, run_station,
+                      station_window)
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -80,17 +81,6 @@ def cache_cases() -> list[CacheCase]:
 def cache_server_cases() -> list[CacheCase]:
     """The same through the engine (``CacheServer`` behind cache-aside), for two of them."""
     return [CacheCase(f"LRU CacheServer s={s} C={c}", 1000, s, c) for s, c in ((1.0, 50), (0.8, 200))]
-
-
-def station_window(station: Station, plan: Plan) -> tuple[float, float]:
-    """Warm-up and measurement seconds: heavier load gets a longer window.
-
-    The relative variance of a time average in M/M/1 grows like 1/(1-rho)^3; the window grows
-    by 0.5/(1-rho) (five-fold at rho=0.9), a compromise between precision and wall time.
-    """
-    measure_s = plan.requests / station.rate_per_s * max(1.0, 0.5 / (1 - station.rho))
-    relaxation_s = station.service.mean_s / (1 - math.sqrt(station.rho)) ** 2
-    return max(0.05 * measure_s, 20 * relaxation_s), measure_s
 
 
 @dataclass(frozen=True)
@@ -162,7 +152,7 @@ def run_all(plan: Plan, jobs: int, progress: Callable[[str], None] = print) -> t
     seeds = list(range(1, plan.replications + 1))
     tasks = []
     for st in stations():
-        warm, measure = station_window(st, plan)
+        warm, measure = station_window(st, plan.requests)
         tasks += [("station", st, seed, warm, measure) for seed in seeds]
     cases = cache_cases() if cache_available() else []
     server_cases = cache_server_cases() if cache_available() else []

@@ -8,7 +8,10 @@ it asks the clock how long to sleep (``deadline_to_sleep_time``); the virtual
 clock answers "zero", after moving time to the earliest pending entry and
 firing it. An entry is either a sleeping task (rescheduled, so it resumes) or a
 small engine callback (a message arriving, a timeout firing) that runs inline
-and costs no task switch at all.
+and costs no task switch at all. Entries due at the current time (a message
+over a zero-latency link, a wake-up) skip the heap: they queue in a FIFO,
+which is already in firing order, and the two are merged as they fire (like
+asyncio's ready queue beside its timer heap), in the same order one heap gives.
 
 Plain ``trio.sleep`` and trio timeouts keep working: the clock also jumps to
 trio's own next deadline when that comes first.
@@ -27,6 +30,7 @@ import heapq
 import itertools
 import math
 import time
+from collections import deque
 
 import trio
 from trio.lowlevel import Abort, current_task, reschedule, wait_task_rescheduled
@@ -74,6 +78,9 @@ class Scheduler:
     def __init__(self) -> None:
         self.now = 0.0
         self._heap: list[Timer] = []
+        # Entries due at the time they were made, in the order made: (time, seq) order, since
+        # ``now`` never goes back. ``fire_until`` merges them with the heap.
+        self._due: deque[Timer] = deque()
         self._seq = itertools.count()
         self._woke = 0  # tasks rescheduled by the entry being fired
         self.fired = 0  # entries fired (for statistics)
@@ -81,7 +88,10 @@ class Scheduler:
     # -- scheduling -----------------------------------------------------------
     def call_at(self, when: float, fn, arg=None) -> Timer:
         entry = Timer((when, next(self._seq), fn, arg))
-        _push(self._heap, entry)
+        if when == self.now:
+            self._due.append(entry)
+        else:
+            _push(self._heap, entry)
         return entry
 
     def call_later(self, delay_s: float, fn, arg=None) -> Timer:
@@ -91,7 +101,7 @@ class Scheduler:
 
     def call_soon(self, fn, arg=None) -> Timer:
         entry = Timer((self.now, next(self._seq), fn, arg))
-        _push(self._heap, entry)
+        self._due.append(entry)
         return entry
 
     def next_seq(self) -> int:
@@ -129,10 +139,12 @@ class Scheduler:
 
     # -- driving ----------------------------------------------------------------
     def next_time(self) -> float:
-        heap = self._heap
+        heap, due = self._heap, self._due
         while heap and heap[0][2] is None:
             _pop(heap)
-        return heap[0][0] if heap else math.inf
+        while due and due[0][2] is None:
+            due.popleft()
+        return min(heap[0][0] if heap else math.inf, due[0][0] if due else math.inf)
 
     def fire_until(self, limit: float, runq=()) -> bool:
         """Fire entries with time <= ``limit`` until one makes a task runnable. True if one did.
@@ -141,11 +153,19 @@ class Scheduler:
         task some other way (a cancel scope, ``start_soon``) also stops the firing.
         """
         heap = self._heap
-        while heap:
-            entry = heap[0]
-            if entry[0] > limit:
-                return False
-            _pop(heap)
+        due = self._due
+        while heap or due:
+            # the earlier of the two heads, by (time, seq): the order a single heap would give
+            if due and not (heap and heap[0] < due[0]):
+                entry = due[0]
+                if entry[0] > limit:
+                    return False
+                due.popleft()
+            else:
+                entry = heap[0]
+                if entry[0] > limit:
+                    return False
+                _pop(heap)
             fn = entry[2]
             if fn is None:
                 continue
@@ -161,7 +181,7 @@ class Scheduler:
 
     @property
     def pending(self) -> int:
-        return sum(1 for e in self._heap if e[2] is not None)
+        return sum(1 for e in itertools.chain(self._heap, self._due) if e[2] is not None)
 
 
 class VirtualClock(trio.abc.Clock):

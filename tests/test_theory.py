@@ -2,9 +2,10 @@
 
 These are the experiments of ``bench/validate.py`` (``bench/stations.py`` and
 ``bench/queueing.py``, imported from there, so the table in docs/VALIDATION.md
-and these tests run the same code), sized to take seconds. Each statistical assertion is "the closed form lies inside the 99%
-confidence interval of the replications' mean": the tolerance comes from the
-measured spread, not from a chosen percentage. The seeds are fixed, so a
+and these tests run the same code), sized to take seconds. Each statistical
+assertion is "the closed form lies inside the 99% confidence interval of the
+replications' mean": the tolerance comes from the measured spread, not from a
+chosen percentage. The seeds are fixed, so a
 passing test keeps passing; a correct engine would fail about one such check
 in a hundred seeds. Each experiment must also be sharp enough to matter: its
 interval must be narrower than a 15% error in the quantity it checks.
@@ -15,7 +16,6 @@ import functools
 import math
 import sys
 from pathlib import Path
-from types import SimpleNamespace
 
 import pytest
 
@@ -25,28 +25,24 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
 import queueing  # noqa: E402 - bench/ is not a package: its scripts import each other by file name
 import stations  # noqa: E402
 
-v = SimpleNamespace(**vars(queueing), **{k: x for k, x in vars(stations).items() if not k.startswith("__")})
-
 CONFIDENCE = 0.99
 SHARPNESS = 0.15  # an experiment whose interval is wider than this share of the value proves little
-
-
 S = 0.010  # mean service: 10 ms
 
 
 def station(kind: str, servers: int, rho: float):
     service = Exponential(S) if kind == "M" else Constant(S)
-    return v.Station(f"{kind}/{servers} rho={rho}", rho * servers / S, servers, service)
+    return stations.Station(f"{kind}/{servers} rho={rho}", rho * servers / S, servers, service)
 
 
 @functools.lru_cache(maxsize=None)
-def replications(st, replications: int, requests: int) -> tuple[dict, ...]:
-    warmup_s, measure_s = v.station_window(st, v.Plan(replications, requests, 0))
-    return tuple(v.run_station(st, seed, warmup_s, measure_s) for seed in range(1, replications + 1))
+def replications(st, n: int, requests: int) -> tuple[dict, ...]:
+    warmup_s, measure_s = stations.station_window(st, requests)
+    return tuple(stations.run_station(st, seed, warmup_s, measure_s) for seed in range(1, n + 1))
 
 
 def assert_agrees(name: str, samples, theory: float, scale: float = 1.0) -> None:
-    est = v.estimate([x * scale for x in samples], CONFIDENCE)
+    est = queueing.estimate([x * scale for x in samples], CONFIDENCE)
     theory *= scale
     assert est.covers(theory), (f"{name}: theory {theory:.5g} outside the {CONFIDENCE:.0%} interval "
                                 f"[{est.low:.5g}, {est.high:.5g}] (mean {est.mean:.5g})")
@@ -58,28 +54,28 @@ def assert_agrees(name: str, samples, theory: float, scale: float = 1.0) -> None
 
 
 def test_erlang_c_matches_known_values():
-    assert v.erlang_c(1, 0.5) == pytest.approx(0.5)  # M/M/1: P(wait) = rho
-    assert v.erlang_c(2, 1.0) == pytest.approx(1 / 3)  # 2 rho^2 / (1 + rho) at rho = 0.5
-    assert v.erlang_c(4, 2.0) == pytest.approx(0.173913, rel=1e-5)  # a = 2 Erlangs on 4 servers (tables)
-    assert v.mmc(90.0, 0.010, 1).wq_s == pytest.approx(0.090)  # rho / (mu - lambda)
+    assert queueing.erlang_c(1, 0.5) == pytest.approx(0.5)  # M/M/1: P(wait) = rho
+    assert queueing.erlang_c(2, 1.0) == pytest.approx(1 / 3)  # 2 rho^2 / (1 + rho) at rho = 0.5
+    assert queueing.erlang_c(4, 2.0) == pytest.approx(0.173913, rel=1e-5)  # a = 2 Erlangs on 4 servers (tables)
+    assert queueing.mmc(90.0, 0.010, 1).wq_s == pytest.approx(0.090)  # rho / (mu - lambda)
 
 
 def test_pollaczek_khinchine_halves_the_mm1_wait():
-    assert v.md1(80.0, 0.010).wq_s == pytest.approx(v.mmc(80.0, 0.010, 1).wq_s / 2)
+    assert queueing.md1(80.0, 0.010).wq_s == pytest.approx(queueing.mmc(80.0, 0.010, 1).wq_s / 2)
 
 
 def test_che_approximation_edges():
     uniform = [0.01] * 100
-    assert v.che_hit_ratio(uniform, 100) == 1.0
-    assert v.che_hit_ratio(uniform, 25) == pytest.approx(0.25, rel=1e-6)  # uniform: hit ratio = C / n
-    zipf = v.CacheCase("", 1000, 1.0, 50)
-    assert v.CacheCase("", 1000, 1.0, 10).theory() < zipf.theory() < v.CacheCase("", 1000, 1.0, 200).theory()
+    assert queueing.che_hit_ratio(uniform, 100) == 1.0
+    assert queueing.che_hit_ratio(uniform, 25) == pytest.approx(0.25, rel=1e-6)  # uniform: hit ratio = C / n
+    zipf = stations.CacheCase("", 1000, 1.0, 50)
+    assert stations.CacheCase("", 1000, 1.0, 10).theory() < zipf.theory() < stations.CacheCase("", 1000, 1.0, 200).theory()
 
 
 def test_student_t_quantiles_match_tables():
-    assert v.student_t_quantile(0.975, 9) == pytest.approx(2.262, abs=1e-3)
-    assert v.student_t_quantile(0.995, 7) == pytest.approx(3.499, abs=1e-3)
-    assert v.student_t_quantile(0.975, 1000) == pytest.approx(1.962, abs=1e-3)
+    assert queueing.student_t_quantile(0.975, 9) == pytest.approx(2.262, abs=1e-3)
+    assert queueing.student_t_quantile(0.995, 7) == pytest.approx(3.499, abs=1e-3)
+    assert queueing.student_t_quantile(0.975, 1000) == pytest.approx(1.962, abs=1e-3)
 
 
 # -- single stations in the engine ------------------------------------------------------------
@@ -119,13 +115,13 @@ def test_littles_law_holds_on_the_engines_own_figures(st, n, requests):
 
 @pytest.mark.parametrize("zipf_s, capacity", [(0.8, 50), (1.0, 10), (1.2, 200)])
 def test_lru_store_hit_ratio_matches_che(zipf_s, capacity):
-    case = v.CacheCase("", 1000, zipf_s, capacity)
-    runs = [v.run_cache(case, seed, 10_000, 30_000) for seed in range(1, 9)]
+    case = stations.CacheCase("", 1000, zipf_s, capacity)
+    runs = [stations.run_cache(case, seed, 10_000, 30_000) for seed in range(1, 9)]
     assert_agrees("hit ratio", [r["hit_ratio"] for r in runs], case.theory())
 
 
 def test_cache_server_behind_cache_aside_matches_che():
-    case = v.CacheCase("", 1000, 1.0, 50)
-    runs = [v.run_cache_server(case, seed, 1_000, 4_000) for seed in range(1, 7)]
+    case = stations.CacheCase("", 1000, 1.0, 50)
+    runs = [stations.run_cache_server(case, seed, 1_000, 4_000) for seed in range(1, 7)]
     assert all(math.isclose(r["requests"], 4_000, rel_tol=0.1) for r in runs)
     assert_agrees("hit ratio", [r["hit_ratio"] for r in runs], case.theory())
