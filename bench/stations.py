@@ -16,8 +16,9 @@ through an LRU cache, either the bare ``components.CacheStore`` or a
 """
 from __future__ import annotations
 
-import random
 import math
+import random
+from collections import OrderedDict
 from dataclasses import dataclass
 
 from playground import Constant, Distribution, Exponential, OpenLoop, Request, Response, Sim, Workload, Zipf
@@ -139,23 +140,35 @@ class CacheCase:
 
 
 def run_cache(case: CacheCase, seed: int, warmup_requests: int, measure_requests: int) -> dict[str, float]:
-    """One replication: the hit ratio of ``components.CacheStore`` (LRU), read-through, after a warm-up."""
+    """One replication: the hit ratio of ``components.CacheStore`` (LRU), read-through, after a warm-up.
+
+    A reference LRU (an ``OrderedDict``, most recent last) sees the same keys; ``mismatches``
+    counts the requests on which the two disagree about hit or miss (an exact LRU has none).
+    """
     from components import CacheStore
 
     store = CacheStore(case.capacity_items, policy="lru")
+    reference: OrderedDict[str, None] = OrderedDict()
     zipf = Zipf(case.keys, case.zipf_s)
     keys = [str(k) for k in range(case.keys)]
     rng = random.Random(f"che/{seed}")
-    for _ in range(warmup_requests):
+    mismatches = 0
+    for i in range(warmup_requests + measure_requests):
+        if i == warmup_requests:
+            store.reset_counters()
         key = keys[zipf.sample(rng)]
-        if store.get(key) is None:
+        hit = store.get(key) is not None
+        if not hit:
             store.set(key, b"v")
-    store.reset_counters()
-    for _ in range(measure_requests):
-        key = keys[zipf.sample(rng)]
-        if store.get(key) is None:
-            store.set(key, b"v")
-    return {"hit_ratio": store.stats().hit_ratio, "requests": float(measure_requests)}
+        if key in reference:
+            reference.move_to_end(key)
+            mismatches += not hit
+        else:
+            reference[key] = None
+            if len(reference) > case.capacity_items:
+                reference.popitem(last=False)
+            mismatches += hit
+    return {"hit_ratio": store.stats().hit_ratio, "requests": float(measure_requests), "mismatches": mismatches}
 
 
 def run_cache_server(case: CacheCase, seed: int, warmup_requests: int, measure_requests: int) -> dict[str, float]:

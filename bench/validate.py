@@ -24,9 +24,9 @@ Run it (writes docs/VALIDATION.md; ``--quick`` is a smaller run for a look)::
 from __future__ import annotations
 
 import argparse
-import math
 import os
 import platform
+import resource
 import statistics
 import sys
 import time
@@ -85,16 +85,32 @@ def cache_server_cases() -> list[CacheCase]:
 
 @dataclass(frozen=True)
 class Row:
+    """One comparison. ``accuracy``: the theory's own relative error when it is an approximation."""
+
     model: str
     parameters: str
     quantity: str
     theory: float
     measured: Estimate
     unit: str = ""
+    accuracy: float = 0.0
+
+    @property
+    def verdict(self) -> str:
+        if self.measured.covers(self.theory):
+            return "pass"
+        if abs(self.measured.mean - self.theory) <= self.accuracy * self.theory:
+            return f"pass (within {self.accuracy:.1%})"
+        return "**FAIL**"
 
     @property
     def passed(self) -> bool:
-        return self.measured.covers(self.theory)
+        return self.verdict != "**FAIL**"
+
+
+# Che's formula is an approximation. Against long runs of an exact LRU (3,000,000 requests of an
+# OrderedDict LRU, 1,000 Zipf keys, C=10, s=0.8/1.0/1.2) it was off by 0.23% to 0.5% of the hit ratio.
+CHE_ACCURACY = 0.005
 
 
 QUANTITIES = (  # (key in run_station's result, label, Theory attribute, unit)
@@ -164,6 +180,7 @@ def run_all(plan: Plan, jobs: int, progress: Callable[[str], None] = print) -> t
     with ProcessPoolExecutor(max_workers=jobs) as pool:
         results = list(pool.map(_run, tasks, chunksize=1))
     wall = time.perf_counter() - t0
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
     by_item: dict = {}
     for task, result in zip(tasks, results):
         by_item.setdefault(task[1], []).append(result)
@@ -175,9 +192,13 @@ def run_all(plan: Plan, jobs: int, progress: Callable[[str], None] = print) -> t
     for case in cases + server_cases:
         est = estimate([r["hit_ratio"] for r in by_item[case]])
         rows.append(Row(case.label, f"keys={case.keys}, zipf s={case.zipf_s}, capacity={case.capacity_items}",
-                        "hit ratio (Che)", case.theory(), est))
+                        "hit ratio (Che)", case.theory(), est, accuracy=CHE_ACCURACY))
     measured = sum(r["requests"] for r in results if "w_s" in r)
-    return rows, little, {"wall_s": wall, "station_requests": measured, "cache": bool(cases)}
+    store_runs = [r for r in results if "mismatches" in r]
+    return rows, little, {"wall_s": wall, "cpu_s": children.ru_utime + children.ru_stime,
+                          "station_requests": measured, "cache": bool(cases),
+                          "lru_requests": sum(r["requests"] for r in store_runs),
+                          "lru_mismatches": sum(r["mismatches"] for r in store_runs)}
 
 
 # -- the document ------------------------------------------------------------------------------
@@ -202,13 +223,28 @@ def machine() -> str:
             f"Python {platform.python_version()}, trio {trio.__version__}")
 
 
+def revision() -> str:
+    """The commit the tree is at, marked "+ local changes" if it differs from it (read-only git calls)."""
+    import subprocess
+
+    try:
+        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True,
+                              check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=ROOT,
+                               capture_output=True, text=True, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "an unknown revision"
+    return f"commit {head}" + (" + local changes" if dirty else "")
+
+
 def render(rows: list[Row], little: list[LittleCheck], info: dict, plan: Plan, jobs: int, command: str) -> str:
     passed = sum(r.passed for r in rows)
     lines = [
         "# Validation: the engine against queueing theory",
         "",
-        f"Produced by `{command}` on {info['date']} ({machine()}), "
-        f"{jobs} worker processes, {info['wall_s']:.0f} s wall time in all.",
+        f"Produced by `{command}` at {revision()} on {info['date']} ({machine()}), "
+        f"{jobs} worker processes, {info['wall_s']:.0f} s wall time and {info['cpu_s']:.0f} CPU-seconds in all "
+        "(the machine may have been shared; CPU time is the steadier figure).",
         "",
         "Each station is `OpenLoop` (Poisson arrivals) -> `components.AppServer(cores=c, workers=c, "
         "queue_limit=None)` with zero link latency; the handler spends an exponential (M/M) or constant "
@@ -231,7 +267,7 @@ def render(rows: list[Row], little: list[LittleCheck], info: dict, plan: Plan, j
         unit = f" {r.unit}" if r.unit else ""
         m = r.measured
         lines.append(f"| {r.model} | {r.parameters} | {r.quantity} | {_fmt(r.theory)}{unit} | {_fmt(m.mean)}{unit} | "
-                     f"[{_fmt(m.low)}, {_fmt(m.high)}] | {'pass' if r.passed else '**FAIL**'} |")
+                     f"[{_fmt(m.low)}, {_fmt(m.high)}] | {r.verdict} |")
     if not info["cache"]:
         lines += ["", "The LRU rows are missing: `components/cache.py` (its `LRUStore`) did not exist when this ran."]
     else:
@@ -243,8 +279,14 @@ def render(rows: list[Row], little: list[LittleCheck], info: dict, plan: Plan, j
             "up. *CacheServer* rows run through the engine: `OpenLoop` (1,000 req/s) -> `AppServer` with "
             "`CacheAside(coalesce=False)` -> `CacheServer` with zero link and operation latency, "
             f"{plan.cache_requests // 5:,} measured requests after {plan.cache_requests // 20:,}, hits and "
-            "misses from the cache server's `stats().detail`. Che's approximation is not exact: a row could fail "
-            "by the approximation's own error if the interval became narrower than it.",
+            "misses from the cache server's `stats().detail`.",
+            "",
+            "Che's formula is an approximation: against long runs of an exact LRU (3,000,000 requests, C=10) it "
+            f"was off by up to {CHE_ACCURACY:.1%} of the hit ratio at these sizes, so a cache row passes when Che's "
+            f"value lies inside the 95% interval or within {CHE_ACCURACY:.1%} of the measured mean (the pass column "
+            "says which). The store itself is checked exactly: an independent LRU (an `OrderedDict`) fed the same "
+            f"keys disagreed with it about hit or miss on {info['lru_mismatches']:,.0f} of "
+            f"{info['lru_requests'] * 1.25:,.0f} requests (warm-up included).",
         ]
     lines += [
         "",

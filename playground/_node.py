@@ -11,6 +11,9 @@ The engine keeps, per host: a pool of worker tasks (at most ``concurrency``,
 spawned on demand and reused, never one task per request), a FIFO accept queue
 of at most ``queue_limit`` (beyond it: 503), and the bookkeeping that feeds
 ``stats()``. A handler that raises becomes a 500, never a crashed simulation.
+A host whose requests only hold a resource for a while (an ``AppServer`` with
+no handler) serves them with scheduler callbacks instead (``_serve_inline``):
+the same events, in the same order, with no task switch per request.
 
 ``crash()`` stops the host: its tasks are cancelled, requests it was holding
 fail with ``reset`` and new ones are ``refused`` until ``restart()``, which

@@ -225,7 +225,7 @@ def test_any_valid_topology_runs_and_conserves_requests(case):
         assert "task_errors" not in stats.detail, f"{stats.name} crashed on a bug: {stats.detail}"
 
 
-@settings(PROPERTY, max_examples=20)
+@settings(PROPERTY, max_examples=30)
 @given(st.data())
 def test_any_valid_topology_repeats_exactly_with_the_same_seed(data):
     recorder = Recorder(data.draw)

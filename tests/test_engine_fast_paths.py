@@ -1,0 +1,73 @@
+"""The engine's fast paths change how much work a request costs, never what happens.
+
+* An ``AppServer`` with no handler serves its requests with scheduler callbacks
+  instead of a worker task; with a handler that does the same (answer 200 "ok")
+  it takes the task path. Both must give the same report, to the byte, through
+  queueing, crashes, timeouts and retries.
+* Entries due at the current time wait in a FIFO beside the heap; they fire in
+  the same (time, order made) sequence as if they were in the heap.
+* Answered requests leave the timeout FIFO early; the timeouts that do fire
+  fire at the same moments.
+"""
+from __future__ import annotations
+
+from components import AppServer
+from playground import ClosedLoop, Exponential, OpenLoop, Response, Sim
+from playground._clock import Scheduler
+
+
+async def _ok(request, ctx):
+    return Response(200, body=b"ok")
+
+
+def _run(handler, *, seed: int) -> str:
+    sim = Sim(seed=seed)
+    sim.add(AppServer("app", handler, cores=2, workers=5, queue_limit=40, cpu=Exponential(0.003)))
+    sim.load(OpenLoop("app", rate=900, timeout_s=0.15, retries=1))
+    sim.load(ClosedLoop("app", users=6, think_time=Exponential(0.01), client="mobile", timeout_s=0.2))
+    sim.at(1.0, sim.crash, "app", 0.25)
+    sim.at(1.8, sim.slow, "app", None, 2.0)
+    sim.at(2.2, sim.partition, "client", "app")
+    sim.at(2.4, sim.repair, "client", "app")
+    return sim.run(duration_s=3).to_json()
+
+
+def test_a_server_without_handler_runs_inline_and_reports_exactly_what_the_task_path_does():
+    for seed in (1, 2):
+        inline, tasks = _run(None, seed=seed), _run(_ok, seed=seed)
+        assert '"reset"' in inline and '"timeout"' in inline  # the story had crashes and timeouts
+        assert inline == tasks
+
+
+def test_only_a_server_without_handler_or_app_takes_the_inline_path():
+    sim = Sim(seed=1)
+    plain, custom = sim.add(AppServer("plain")), sim.add(AppServer("custom", _ok))
+    sim.run(duration_s=0.1)
+    assert plain._serve_inline is not None
+    assert custom._serve_inline is None
+
+
+def test_entries_due_now_and_heap_entries_fire_in_the_order_they_were_made():
+    sched = Scheduler()
+    fired: list[str] = []
+    sched.call_at(0.0, fired.append, "a")  # due now: the FIFO
+    sched.call_later(0.0, fired.append, "b")  # the heap, same time, made later
+    sched.call_soon(fired.append, "c")  # the FIFO again
+    sched.call_later(0.5, lambda _: sched.call_soon(fired.append, "e"))
+    sched.call_at(0.5, fired.append, "d")  # made before "e" is
+    assert sched.pending == 5
+    assert sched.fire_until(1.0) is False
+    assert fired == ["a", "b", "c", "d", "e"]
+    assert sched.fired == 6 and sched.now == 0.5 and sched.pending == 0
+
+
+def test_timeouts_fire_on_time_while_thousands_of_answered_requests_leave_early():
+    sim = Sim(seed=3, default_latency=0.0)
+    sim.add(AppServer("app", cores=1, workers=1, queue_limit=None, cpu=0.001))
+    sim.load(OpenLoop("app", rate=2000, arrivals="constant", timeout_s=0.5))
+    report = sim.run(duration_s=2)
+    # 1000 served per second; the queue grows by 1000 a second, so from 0.5 s on the oldest wait too long
+    stats = report.clients["openloop->app"]
+    assert stats.ok + stats.errors["timeout"] + stats.in_flight == stats.sent
+    assert stats.errors["timeout"] > 1000
+    assert stats.latency.max_s < 0.5
