@@ -168,7 +168,8 @@ def run_cache(case: CacheCase, seed: int, warmup_requests: int, measure_requests
             if len(reference) > case.capacity_items:
                 reference.popitem(last=False)
             mismatches += hit
-    return {"hit_ratio": store.stats().hit_ratio, "requests": float(measure_requests), "mismatches": mismatches}
+    return {"hit_ratio": store.stats().hit_ratio, "requests": float(measure_requests),
+            "checked": float(warmup_requests + measure_requests), "mismatches": mismatches}
 
 
 def run_cache_server(case: CacheCase, seed: int, warmup_requests: int, measure_requests: int) -> dict[str, float]:

@@ -67,10 +67,13 @@ def check(condition: bool, message: str, error: type[ConfigError] = ConfigError)
         raise error(message)
 
 
-def check_positive(name: str, value, *, allow_zero: bool = False) -> None:
+def check_positive(name: str, value, *, allow_zero: bool = False, allow_inf: bool = False) -> None:
+    """``value`` must be a real number > 0 (>= 0 with ``allow_zero``), finite unless ``allow_inf``."""
     ok = isinstance(value, (int, float)) and not isinstance(value, bool) and value == value
     if ok:
         ok = value >= 0 if allow_zero else value > 0
+    if ok and not allow_inf and value == float("inf"):
+        raise ConfigError(f"{name} must be finite, got {value!r}")
     if not ok:
         bound = ">= 0" if allow_zero else "> 0"
         raise ConfigError(f"{name} must be {bound}, got {value!r}")

@@ -37,7 +37,7 @@ RETRY_ON = frozenset({"timeout", "refused", "reset", "5xx"})
 
 
 class _Pending:
-    __slots__ = ("load", "start", "attempt", "request", "user")
+    __slots__ = ("load", "start", "attempt", "request", "user", "metrics")
 
     def __init__(self, load: "Load", start: float, request: Request, user: int) -> None:
         self.load = load
@@ -45,12 +45,15 @@ class _Pending:
         self.attempt = 0
         self.request = request
         self.user = user
+        self.metrics = load.metrics  # the run it belongs to
 
     def on_reply(self, result) -> None:
-        self.load._on_reply(self, result)
+        if self.metrics is self.load.metrics:  # an answer from an earlier run (a shared clock) is not counted
+            self.load._on_reply(self, result)
 
     def resend(self, _=None) -> None:
-        self.load._send(self)
+        if self.metrics is self.load.metrics:
+            self.load._send(self)
 
 
 class Load:

@@ -270,7 +270,8 @@ class ClientMetrics:
     def series(self) -> list[SeriesRow]:
         return [self._series[i].row(i * self.interval_s) for i in sorted(self._series)]
 
-    def stats(self, now: float) -> ClientStats:
+    def stats(self, now: float, duration_s: float | None = None) -> ClientStats:
+        """Figures at ``now``; ``duration_s`` (default: since the start) is what throughput divides by."""
         return ClientStats(
             name=self.name,
             sent=self.sent,
@@ -278,7 +279,7 @@ class ClientMetrics:
             errors=dict(sorted(self.errors.items())),
             in_flight=self.in_flight,
             retries=self.retries,
-            duration_s=now - self.start,
+            duration_s=now - self.start if duration_s is None else duration_s,
             latency=self.latency.summary(),
             statuses=dict(sorted(self.statuses.items())),
         )

@@ -35,7 +35,7 @@ from outcome import Value
 from trio.lowlevel import Abort, current_task, reschedule, wait_task_rescheduled
 
 from ._distributions import Distribution, as_distribution
-from ._errors import ConfigError, Refused, RequestError, Timeout, WiringError, check_probability
+from ._errors import ConfigError, Refused, RequestError, Timeout, WiringError, check_positive, check_probability
 from ._messages import Request, Response
 
 if TYPE_CHECKING:
@@ -57,8 +57,8 @@ class Link:
 
     def __post_init__(self) -> None:
         check_probability("loss", self.loss)
-        if self.bandwidth_bytes_per_s is not None and not self.bandwidth_bytes_per_s > 0:
-            raise ConfigError(f"bandwidth_bytes_per_s must be > 0, got {self.bandwidth_bytes_per_s!r}")
+        if self.bandwidth_bytes_per_s is not None:
+            check_positive("bandwidth_bytes_per_s", self.bandwidth_bytes_per_s)
 
 
 def make_link(latency, jitter_s: float = 0.0, loss: float = 0.0, bandwidth_bytes_per_s=None) -> Link:

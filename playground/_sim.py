@@ -237,7 +237,7 @@ class Sim:
         return trio.run(self.run_async, duration_s, drain_s, clock=VirtualClock(start_s=self.sched.now))
 
     def _check_run_args(self, duration_s, drain_s) -> None:
-        check_positive("duration_s", duration_s)
+        check_positive("duration_s", duration_s, allow_inf=True)  # inf: serve until stop()
         if drain_s is not None:
             check_positive("drain_s", drain_s, allow_zero=True)
         if self.running:
@@ -352,7 +352,8 @@ class Sim:
         clients = {}
         overall = LatencyHistogram()
         for load in self.loads:
-            clients[load.name] = load.metrics.stats(end)
+            # throughput is per second of load, not of the drain that follows it
+            clients[load.name] = load.metrics.stats(end, duration_s=duration_s)
             overall.merge(load.metrics.latency)
         return Report(
             seed=self.seed,

@@ -194,5 +194,7 @@ def as_shape(rate) -> Shape:
     if isinstance(rate, (int, float)) and not isinstance(rate, bool):
         if not rate > 0:
             raise ConfigError(f"rate must be > 0 requests per second, got {rate!r}")
+        if rate == float("inf"):
+            raise ConfigError(f"rate must be finite, got {rate!r}")
         return Steady(float(rate))
     raise ConfigError(f"rate must be a number of requests per second or a Shape, got {rate!r}")

@@ -151,6 +151,8 @@ def build(draw):
                                  arrivals=draw(st.sampled_from(["poisson", "constant"])),
                                  connections=draw(st.sampled_from([None, 1, 4])), **common)
         else:
+            # think time > 0: a closed loop whose whole round trip takes no virtual time (zero think
+            # time, zero latency, zero CPU) never lets the clock advance - a known, reported hang
             load = LOADS["closed"](target, users=draw(st.integers(1, 10)),
                                    think_time=draw(st.sampled_from([0.05, Exponential(0.1)])), **common)
         load.ledger = Ledger()
@@ -393,13 +395,11 @@ def test_balancer_backends_that_are_not_a_list_raise_config_error(backends):
         L4Balancer("lb", backends)
 
 
-@pytest.mark.xfail(strict=True, raises=TypeError, reason="Link compares bandwidth_bytes_per_s before checking its type")
 def test_a_link_bandwidth_that_is_not_a_number_raises_config_error():
-    with pytest.raises(ConfigError):
+    with pytest.raises(ConfigError, match=r"^bandwidth_bytes_per_s must be > 0, got 'fast'$"):
         _linked(bandwidth_bytes_per_s="fast")
 
 
-@pytest.mark.xfail(strict=True, reason="rate=inf is accepted; OpenLoop would then issue requests forever at one instant")
 def test_an_infinite_rate_is_refused():
-    with pytest.raises(ConfigError):
+    with pytest.raises(ConfigError, match=r"^rate must be finite, got inf$"):
         OpenLoop("a", rate=math.inf)

@@ -118,6 +118,8 @@ def test_lru_store_hit_ratio_matches_che(zipf_s, capacity):
     case = stations.CacheCase("", 1000, zipf_s, capacity)
     runs = [stations.run_cache(case, seed, 10_000, 30_000) for seed in range(1, 9)]
     assert_agrees("hit ratio", [r["hit_ratio"] for r in runs], case.theory())
+    # and, exactly: an independent LRU fed the same keys agrees on every hit and miss
+    assert sum(r["mismatches"] for r in runs) == 0
 
 
 def test_cache_server_behind_cache_aside_matches_che():
