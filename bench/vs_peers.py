@@ -113,6 +113,13 @@ def run_playground(m: Model) -> Outcome:
     sim = Sim(seed=m.seed, default_latency=0.0)
     sim.add(AppServer("server", cores=m.servers, workers=m.servers, queue_limit=None,
                       cpu=Exponential(1 / m.mu)))
+    return _drive(sim, m, t0, "playground")
+
+
+def _drive(sim, m: Model, t0: float, name: str) -> Outcome:
+    """Open-loop Poisson arrivals into "server"; W per departure second from the report's series."""
+    from playground import OpenLoop
+
     load = sim.load(OpenLoop("server", rate=m.rate))
     report = sim.run(duration_s=m.duration_s)
     wall = time.perf_counter() - t0
@@ -120,7 +127,7 @@ def run_playground(m: Model) -> Outcome:
     for row in report.series[load.name]:
         s = int(round(row.t_s))
         sums[s], counts[s] = row.mean_s * row.ok, row.ok
-    return Outcome("playground", report.ok, wall, sums, counts)
+    return Outcome(name, report.ok, wall, sums, counts)
 
 
 def run_playground_tasks(m: Model) -> Outcome:
@@ -131,7 +138,7 @@ def run_playground_tasks(m: Model) -> Outcome:
     server's worker tasks. This variant keeps the benchmark honest about both.
     """
     from components import AppServer
-    from playground import Exponential, OpenLoop, Sim
+    from playground import Exponential, Sim
 
     service = Exponential(1 / m.mu)
 
@@ -141,14 +148,7 @@ def run_playground_tasks(m: Model) -> Outcome:
     t0 = time.perf_counter()
     sim = Sim(seed=m.seed, default_latency=0.0)
     sim.add(AppServer("server", handler, cores=m.servers, workers=m.servers, queue_limit=None))
-    load = sim.load(OpenLoop("server", rate=m.rate))
-    report = sim.run(duration_s=m.duration_s)
-    wall = time.perf_counter() - t0
-    sums, counts = {}, {}
-    for row in report.series[load.name]:
-        s = int(round(row.t_s))
-        sums[s], counts[s] = row.mean_s * row.ok, row.ok
-    return Outcome("pg-tasks", report.ok, wall, sums, counts)
+    return _drive(sim, m, t0, "pg-tasks")
 
 
 def run_simpy(m: Model) -> Outcome:
