@@ -39,6 +39,7 @@ throughput divided by each peer's.
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import math
 import random
@@ -281,6 +282,12 @@ def measure_rss(m: Model) -> dict:
 # -- main -------------------------------------------------------------------------------
 
 
+def _require_peers() -> None:
+    missing = [name for name in ("simpy", "ciw") if importlib.util.find_spec(name) is None]
+    if missing:
+        raise SystemExit(f"bench/vs_peers.py needs {' and '.join(missing)}: pip install -e '.[bench]'")
+
+
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--rate", type=float, default=1000.0, help="arrivals per second (lambda)")
@@ -302,6 +309,7 @@ def main(argv: list[str] | None = None) -> None:
     if a.rss_child:
         rss_child(model)
         return
+    _require_peers()
     # The memory run goes first, while this process is small: a child's ru_maxrss
     # starts from its parent's size at the fork.
     memory = measure_rss(Model(a.rate, a.mu, a.servers, a.rss_requests, a.seed)) if a.rss_requests else None
