@@ -41,6 +41,16 @@ def peak_rss_mb() -> float:
     return peak / 2**20 if sys.platform == "darwin" else peak / 1024  # bytes on macOS, KiB on Linux
 
 
+def cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
 def app_handler(aside: CacheAside, db: DatabaseClient):
     async def load(ctx, key: str) -> bytes:
         return ((await db.get(ctx, key)) or "").encode()
@@ -94,7 +104,7 @@ def main(argv: list[str] | None = None) -> int:
     cache = report.components["cache"].detail
     db = report.components["db"].detail
     print(report.render(width=160))
-    print(f"machine: {platform.processor() or platform.machine()}, Python {platform.python_version()}")
+    print(f"machine: {cpu_model()}, Python {platform.python_version()}")
     print(f"requests sent: {report.sent:,} (ok {report.ok:,}, failed {report.failed:,}, in flight {report.in_flight})")
     print(f"simulated: {report.simulated_s:,.0f} s at {args.rate:,.0f} req/s; heap entries fired: {report.events_fired:,}")
     print(f"cache hit ratio: {cache['hit_ratio']:.1%}; database reads {db['reads']:,}, writes {db['writes']:,}")
