@@ -33,6 +33,7 @@ if TYPE_CHECKING:
 
 __all__ = ["Load", "OpenLoop", "ClosedLoop", "Population"]
 
+MIN_THINK_S = 1e-6
 RETRY_ON = frozenset({"timeout", "refused", "reset", "5xx"})
 
 
@@ -66,7 +67,7 @@ class Load:
         if not isinstance(target, str) or not target:
             raise ConfigError(f"target must be a host name, got {target!r}")
         check_positive("timeout_s", timeout_s)
-        if not (isinstance(retries, int) and retries >= 0):
+        if not (isinstance(retries, int) and not isinstance(retries, bool) and retries >= 0):
             raise ConfigError(f"retries must be an integer >= 0, got {retries!r}")
         check_positive("retry_backoff_s", retry_backoff_s, allow_zero=True)
         self.target = target
@@ -98,6 +99,12 @@ class Load:
         self._conn_ids = conn_ids
         self.metrics = ClientMetrics(self.name, sim.sched.now)
         self.stopped = False
+
+    @property
+    def longest_s(self) -> float:
+        """The longest a request can take from this load: every attempt timing out, every back-off at its longest."""
+        backoff = sum(self.retry_backoff_s * 2 ** k * 1.5 for k in range(self.retries))
+        return self.timeout_s * (self.retries + 1) + backoff
 
     def stop(self) -> None:
         self.stopped = True
@@ -192,7 +199,7 @@ class OpenLoop(Load):
         self.shape: Shape = as_shape(rate)
         if arrivals not in ("poisson", "constant"):
             raise ConfigError(f"arrivals must be 'poisson' or 'constant', got {arrivals!r}")
-        if connections is not None and not (isinstance(connections, int) and connections >= 1):
+        if connections is not None and not (isinstance(connections, int) and not isinstance(connections, bool) and connections >= 1):
             raise ConfigError(f"connections must be an integer >= 1 or None, got {connections!r}")
         self.arrivals = arrivals
         self.connections = connections
@@ -270,7 +277,7 @@ class Population(OpenLoop):
     """
 
     def __init__(self, target: str, *, users: int, requests_per_user_per_s: float = 0.05, **kw) -> None:
-        if not (isinstance(users, int) and users >= 1):
+        if not (isinstance(users, int) and not isinstance(users, bool) and users >= 1):
             raise ConfigError(f"users must be an integer >= 1, got {users!r}")
         check_positive("requests_per_user_per_s", requests_per_user_per_s)
         kw.setdefault("connections", min(users, 1000))
@@ -279,7 +286,7 @@ class Population(OpenLoop):
         self.per_user = requests_per_user_per_s
 
     def set_users(self, users: int) -> None:
-        if not (isinstance(users, int) and users >= 1):
+        if not (isinstance(users, int) and not isinstance(users, bool) and users >= 1):
             raise ConfigError(f"users must be an integer >= 1, got {users!r}")
         self.users = users
         self.set_rate(users * self.per_user)
@@ -301,7 +308,7 @@ class ClosedLoop(Load):
     def __init__(self, target: str, *, users: int = 5, think_time=1.0, cookies: bool = False,
                  login: Request | None = None, **kw) -> None:
         super().__init__(target, **kw)
-        if not (isinstance(users, int) and users >= 1):
+        if not (isinstance(users, int) and not isinstance(users, bool) and users >= 1):
             raise ConfigError(f"users must be an integer >= 1, got {users!r}")
         if login is not None and not isinstance(login, Request):
             raise ConfigError(f"login must be a Request, got {login!r}")
@@ -333,13 +340,15 @@ class ClosedLoop(Load):
         super()._on_reply(pending, result)
 
     def _next(self, user: int) -> None:
-        self.sched.call_later(self.think_time.sample(self.rng), self._user_request, user)
+        # at least a microsecond of thought: with zero think time and an answer that takes no
+        # time at all, a user would otherwise ask again and again without time ever moving
+        self.sched.call_later(max(self.think_time.sample(self.rng), MIN_THINK_S), self._user_request, user)
 
     def _done(self, pending: _Pending, ok: bool) -> None:
         self._next(pending.user)
 
     def set_users(self, users: int) -> None:
-        if not (isinstance(users, int) and users >= 1):
+        if not (isinstance(users, int) and not isinstance(users, bool) and users >= 1):
             raise ConfigError(f"users must be an integer >= 1, got {users!r}")
         old, self.users = self.users, users
         if self.sim is not None and self.sim.running:

@@ -307,7 +307,7 @@ class Sim:
             load._attach(self, random.Random(f"{self.seed}/load/{load.name}"), conn_ids)
         until = self._t0 + duration_s
         if drain_s is None:
-            drain_s = max([load.timeout_s * (load.retries + 1) for load in self.loads] or [0.0]) + 1.0
+            drain_s = max([load.longest_s for load in self.loads] or [0.0]) + 1.0
         self.running = True
         self.net.active = True
         try:

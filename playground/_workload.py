@@ -31,7 +31,7 @@ class Zipf:
     _cum: tuple[float, ...] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        if not (isinstance(self.n, int) and self.n >= 1):
+        if not (isinstance(self.n, int) and not isinstance(self.n, bool) and self.n >= 1):
             raise ConfigError(f"Zipf n must be an integer >= 1, got {self.n!r}")
         check_positive("Zipf s", self.s, allow_zero=True)
         weights = (1.0 / (k + 1) ** self.s for k in range(self.n))
@@ -66,7 +66,7 @@ class Workload:
     def __post_init__(self) -> None:
         check_probability("write_share", self.write_share)
         check_probability("static_share", self.static_share)
-        if not (isinstance(self.static_assets, int) and self.static_assets >= 1):
+        if not (isinstance(self.static_assets, int) and not isinstance(self.static_assets, bool) and self.static_assets >= 1):
             raise ConfigError(f"static_assets must be an integer >= 1, got {self.static_assets!r}")
         if self.make is not None and not callable(self.make):
             raise ConfigError(f"make must be a callable rng -> Request, got {self.make!r}")
