@@ -47,6 +47,7 @@ from urllib.parse import unquote
 
 from playground import ConfigError, Node, Request, Resource, Response, WiringError, as_distribution
 
+from .database_inline import InlineKV
 from .database_replication import Follower, Shipper
 from .database_store import READ, WRITE, Result, SqlStore, StatementError, classify, dumps, loads
 
@@ -64,7 +65,7 @@ def _check_count(name: str, value) -> None:
         raise ConfigError(f"{name} must be an integer >= 1, got {value!r}")
 
 
-class Database(Node):
+class Database(InlineKV, Node):
     """A database host. Defaults: read 2 ms, write 5 ms, 4 IO slots, 100 connections, accept queue 100.
 
     ``path`` is a SQLite file (default: in memory). ``schema`` is one SQL script
@@ -137,6 +138,7 @@ class Database(Node):
     def _attach(self, sim, rng) -> None:
         super()._attach(sim, rng)
         self.io = Resource(self.sched, self.io_capacity, f"{self.name} io")
+        self._attach_inline()
         if self.replica_of is not None:
             primary = sim.net.hosts[self.replica_of]
             if not primary.store.covers(self.store.version):

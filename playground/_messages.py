@@ -11,7 +11,7 @@ keeps every request of it on one backend; an L7 balancer sees each request.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
 import trio
@@ -51,8 +51,12 @@ class Request:
         return self.method in ("GET", "HEAD", "OPTIONS", "PUT", "DELETE")
 
     def copy(self, **changes) -> "Request":
-        changes.setdefault("headers", dict(self.headers))
-        return replace(self, **changes)
+        """A copy with its own headers dict (balancers add headers per attempt), then ``changes``."""
+        new = Request(self.method, self.path, dict(self.headers), self.body, self.client, self.id, self.conn,
+                      self.hops)
+        for name, value in changes.items():
+            setattr(new, name, value)
+        return new
 
 
 @dataclass(slots=True)
