@@ -224,13 +224,17 @@ class Database(InlineKV, Node):
             result = run()
         finally:
             self.io.release()
+        self._count(kind)
+        return result
+
+    def _count(self, kind: str) -> None:
+        """A statement finished: count it, and ship a committed write to the replicas."""
         if kind == WRITE:
             self.writes += 1
             if self.shipper is not None:
                 self.shipper.committed()
         else:
             self.reads += 1
-        return result
 
     def _freshness(self, request: Request, kind: str) -> dict[str, str]:
         """Mark a replica read older than the version the caller asked for."""

@@ -77,12 +77,7 @@ class InlineKV:
             result = run()
         finally:
             self.io.release()
-        if kind == WRITE:
-            self.writes += 1
-            if self.shipper is not None:
-                self.shipper.committed()
-        else:
-            self.reads += 1
+        self._count(kind)
         response = answer(ex.request, result)
         self._busy.add(-1, self.sched.now)
         self._complete(ex, response)

@@ -31,6 +31,8 @@ def _parser() -> argparse.ArgumentParser:
     lad.add_argument("--rate-per-user", type=float, default=None, help="requests per user per second (default 0.02)")
     lad.add_argument("--seed", type=int, default=1)
     lad.add_argument("--slo-ms", type=float, default=None, help="p99 SLO in milliseconds (default 500)")
+    lad.add_argument("--duration-s", type=float, default=None,
+                     help="simulated seconds per step (default: long enough for --target-requests, 1-30 s)")
     lad.add_argument("--target-requests", type=int, default=None,
                      help="about how many requests each step simulates (default 12000)")
     lad.add_argument("--scaling", choices=("horizontal", "vertical"), default="horizontal",
@@ -59,6 +61,8 @@ def _ladder(args) -> int:
         kw["slo_p99_s"] = args.slo_ms / 1000
     if args.target_requests is not None:
         kw["target_requests"] = args.target_requests
+    if args.duration_s is not None:
+        kw["duration_s"] = args.duration_s
     if args.budget_cores is not None:
         kw["budget_cores"] = args.budget_cores
     opts = LadderOptions(**kw)

@@ -88,6 +88,13 @@ def test_cli_runs_chosen_stages_and_writes_json(tmp_path, capsys):
     assert json.loads(out.read_text())["stages"][0]["key"] == "2"
 
 
+def test_a_fixed_step_duration_can_be_chosen():
+    assert LadderOptions(duration_s=7.5).duration_for(1_000_000) == 7.5
+    assert LadderOptions().duration_for(100) == 30.0  # 2 req/s: the cap
+    with pytest.raises(ConfigError, match=r"^duration_s must be > 0, got 0$"):
+        LadderOptions(duration_s=0)
+
+
 def test_bad_options_name_the_value():
     with pytest.raises(ConfigError, match=r"^scaling must be 'horizontal' or 'vertical', got 'diagonal'$"):
         LadderOptions(scaling="diagonal")

@@ -39,6 +39,7 @@ class LadderOptions:
     scaling: str = "horizontal"  # or "vertical": the same cores in one bigger machine
     budget_cores: int = 32
     stop_at_break: bool = True
+    duration_s: float | None = None  # a fixed simulated duration per step instead of target_requests
 
     def __post_init__(self) -> None:
         if not self.users or any(not (isinstance(u, int) and u >= 1) for u in self.users):
@@ -52,10 +53,14 @@ class LadderOptions:
                               f"got {self.max_duration_s!r}")
         if self.scaling not in ("horizontal", "vertical"):
             raise ConfigError(f"scaling must be 'horizontal' or 'vertical', got {self.scaling!r}")
+        if self.duration_s is not None:
+            check_positive("duration_s", self.duration_s)
         if not (isinstance(self.budget_cores, int) and self.budget_cores >= 2):
             raise ConfigError(f"budget_cores must be an integer >= 2, got {self.budget_cores!r}")
 
     def duration_for(self, users: int) -> float:
+        if self.duration_s is not None:
+            return self.duration_s
         rate = users * self.requests_per_user_per_s
         return min(self.max_duration_s, max(self.min_duration_s, self.target_requests / rate))
 
