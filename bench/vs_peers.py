@@ -108,7 +108,7 @@ def _per_second(pairs) -> tuple[dict[int, float], dict[int, int]]:
 
 def run_playground(m: Model) -> Outcome:
     from components import AppServer
-    from playground import Exponential, OpenLoop, Sim
+    from playground import Exponential, Sim
 
     t0 = time.perf_counter()
     sim = Sim(seed=m.seed, default_latency=0.0)

@@ -14,7 +14,6 @@ A bare number anywhere a distribution is expected means ``Constant``.
 """
 from __future__ import annotations
 
-import bisect
 import math
 import random
 from dataclasses import dataclass, field

@@ -30,7 +30,7 @@ import itertools
 import math
 import random
 import time
-from typing import Any, Callable
+from typing import Callable
 
 import trio
 

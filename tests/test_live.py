@@ -14,7 +14,7 @@ import pytest
 import trio
 
 from components import AppServer, L7Balancer
-from playground import ConfigError, Response, Sim
+from playground import ConfigError, Sim
 from playground.live import Controls, ControlError, LiveServer, cli_main, layout, serve_async
 from playground.live._sampler import ejected_hosts
 from playground.live._server import check_bind, control_token

@@ -264,7 +264,7 @@ def build_global(users: int, opts: LadderOptions) -> Sim:
             lb = f"lb-{region}-{i}"
             sim.add(_balancer(lb, apps, region=region))
             balancers.append(lb)
-    dns = sim.add(DNSServer("dns", {"www": balancers}, policy="geo", ttl_s=30, region="us"))
+    sim.add(DNSServer("dns", {"www": balancers}, policy="geo", ttl_s=30, region="us"))
     cdn = CDN("cdn", origin=balancers[0], regions=list(REGIONS), ttl_s=300).add_to(sim)
     resolver = Resolver("dns")
     for region in REGIONS:

@@ -22,7 +22,6 @@ header ``x-playground-token``.
 from __future__ import annotations
 
 import json
-import math
 import secrets
 from pathlib import Path
 from typing import TYPE_CHECKING
