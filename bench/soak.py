@@ -74,11 +74,11 @@ def stage4(seed: int, rate_per_s: float, apps: int) -> tuple[Sim, OpenLoop]:
     sim.add(L7Balancer("lb", names, health_check=HealthCheck(interval_s=1.0), timeout_s=2.0))
     for name in names:
         handler = app_handler(CacheAside("cache", ttl_s=300, timeout_s=0.05), DatabaseClient("db", timeout_s=2.0))
-        sim.add(AppServer(name, handler, cores=4, cpu=Exponential(0.002), calls=("cache", "db")))
+        sim.add(AppServer(name, handler, cores=4, cpu_s=Exponential(0.002), calls=("cache", "db")))
     sim.add(CacheServer("cache", capacity_items=5_000, ttl_s=300, concurrency=8))
-    sim.add(Database("db", read_latency=LogNormal(0.002, 0.5), write_latency=LogNormal(0.005, 0.5), io_capacity=8))
+    sim.add(Database("db", read_latency_s=LogNormal(0.002, 0.5), write_latency_s=LogNormal(0.005, 0.5), io_capacity=8))
     load = sim.load(OpenLoop("lb", rate=rate_per_s, timeout_s=5.0,
-                             workload=Workload(keys=50_000, zipf_s=1.0, write_share=0.05)))
+                             workload=Workload(keys=50_000, zipf_exponent=1.0, write_share=0.05)))
     return sim, load
 
 

@@ -131,11 +131,11 @@ def run_station(station: Station, seed: int, warmup_s: float, measure_s: float) 
 class CacheCase:
     label: str
     keys: int
-    zipf_s: float
+    zipf_exponent: float
     capacity_items: int
 
     def theory(self) -> float:
-        z = Zipf(self.keys, self.zipf_s)
+        z = Zipf(self.keys, self.zipf_exponent)
         return che_hit_ratio([z.probability(k) for k in range(self.keys)], self.capacity_items)
 
 
@@ -149,7 +149,7 @@ def run_cache(case: CacheCase, seed: int, warmup_requests: int, measure_requests
 
     store = CacheStore(case.capacity_items, policy="lru")
     reference: OrderedDict[str, None] = OrderedDict()
-    zipf = Zipf(case.keys, case.zipf_s)
+    zipf = Zipf(case.keys, case.zipf_exponent)
     keys = [str(k) for k in range(case.keys)]
     rng = random.Random(f"che/{seed}")
     mismatches = 0
@@ -193,9 +193,9 @@ def run_cache_server(case: CacheCase, seed: int, warmup_requests: int, measure_r
 
     sim = Sim(seed=seed)
     sim.net.default_link = make_link(0.0)
-    sim.add(CacheServer("cache", capacity_items=case.capacity_items, op_latency=0.0))
+    sim.add(CacheServer("cache", capacity_items=case.capacity_items, op_latency_s=0.0))
     sim.add(AppServer("app", handler, workers=None, queue_limit=None, calls=("cache",)))
-    sim.load(OpenLoop("app", rate=rate_per_s, workload=Workload(keys=case.keys, zipf_s=case.zipf_s)))
+    sim.load(OpenLoop("app", rate=rate_per_s, workload=Workload(keys=case.keys, zipf_exponent=case.zipf_exponent)))
     warmup_s, end_s = warmup_requests / rate_per_s, (warmup_requests + measure_requests) / rate_per_s
     snaps = {}
     sim.at(warmup_s, lambda: snaps.__setitem__("start", sim["cache"].stats().detail))

@@ -191,7 +191,7 @@ def run_all(plan: Plan, jobs: int, progress: Callable[[str], None] = print) -> t
         progress(f"{st.label}: {sum(r['requests'] for r in by_item[st]):,.0f} measured requests")
     for case in cases + server_cases:
         est = estimate([r["hit_ratio"] for r in by_item[case]])
-        rows.append(Row(case.label, f"keys={case.keys}, zipf s={case.zipf_s}, capacity={case.capacity_items}",
+        rows.append(Row(case.label, f"keys={case.keys}, zipf s={case.zipf_exponent}, capacity={case.capacity_items}",
                         "hit ratio (Che)", case.theory(), est, accuracy=CHE_ACCURACY))
     measured = sum(r["requests"] for r in results if "w_s" in r)
     store_runs = [r for r in results if "mismatches" in r]

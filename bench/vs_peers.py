@@ -6,7 +6,7 @@ The model: Poisson arrivals (``--rate``, 1000/s), exponential service (``--mu``,
 Each library runs it the way its users would write it:
 
 * playground: ``OpenLoop`` feeding ``components.AppServer`` with ``cores=c``,
-  ``workers=c``, no accept-queue limit and ``cpu=Exponential(1/mu)``, over
+  ``workers=c``, no accept-queue limit and ``cpu_s=Exponential(1/mu)``, over
   links with zero latency (so the client's latency is the server's residence).
   A server with no handler serves these CPU-only requests with scheduler
   callbacks; ``pg-tasks`` is the same server with an async handler, so that
@@ -111,9 +111,9 @@ def run_playground(m: Model) -> Outcome:
     from playground import Exponential, Sim
 
     t0 = time.perf_counter()
-    sim = Sim(seed=m.seed, default_latency=0.0)
+    sim = Sim(seed=m.seed, default_latency_s=0.0)
     sim.add(AppServer("server", cores=m.servers, workers=m.servers, queue_limit=None,
-                      cpu=Exponential(1 / m.mu)))
+                      cpu_s=Exponential(1 / m.mu)))
     return _drive(sim, m, t0, "playground")
 
 
@@ -147,7 +147,7 @@ def run_playground_tasks(m: Model) -> Outcome:
         await ctx.cpu(service)
 
     t0 = time.perf_counter()
-    sim = Sim(seed=m.seed, default_latency=0.0)
+    sim = Sim(seed=m.seed, default_latency_s=0.0)
     sim.add(AppServer("server", handler, cores=m.servers, workers=m.servers, queue_limit=None))
     return _drive(sim, m, t0, "pg-tasks")
 

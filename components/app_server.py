@@ -19,7 +19,7 @@ real ASGI app such as Quart (``app=``), called in process; both may spend CPU
 with ``await ctx.cpu(seconds)`` and call other hosts with ``await ctx.call``.
 
     server = AppServer("app", handler, cores=4, workers=16)
-    server = AppServer("api", app=quart_app, cpu=Exponential(0.002))
+    server = AppServer("api", app=quart_app, cpu_s=Exponential(0.002))
 """
 from __future__ import annotations
 
@@ -135,7 +135,7 @@ class Memory:
 class AppServer(Node):
     """An application server host. Defaults: 2 cores at speed 1.0, 8 workers, accept queue 100.
 
-    ``cpu`` (seconds or a Distribution) is CPU spent on every request before the
+    ``cpu_s`` (seconds or a Distribution) is CPU spent on every request before the
     handler runs; a handler can spend more with ``ctx.cpu``.
     """
 
@@ -143,7 +143,7 @@ class AppServer(Node):
 
     def __init__(self, name: str, handler: Handler | None = None, *, app=None, cores: int = 2,
                  core_speed: float = 1.0, workers: int | None = None, queue_limit: int | None = 100,
-                 cpu=0.0, memory_mb: float | None = None, base_memory_mb: float = 100.0,
+                 cpu_s=0.0, memory_mb: float | None = None, base_memory_mb: float = 100.0,
                  memory_per_request_mb: float = 1.0, restart_after_s: float | None = 5.0,
                  calls: tuple[str, ...] = (), region: str | None = None) -> None:
         if handler is not None and app is not None:
@@ -162,7 +162,7 @@ class AppServer(Node):
         self.app = app
         self.n_cores = cores
         self.core_speed = float(core_speed)
-        self.cpu_per_request = as_distribution(cpu, "cpu")
+        self.cpu_per_request = as_distribution(cpu_s, "cpu_s")
         if memory_mb is not None:
             check_positive("memory_mb", memory_mb)
             check_positive("memory_per_request_mb", memory_per_request_mb, allow_zero=True)

@@ -15,7 +15,7 @@ Two layers, pure logic apart from waiting:
 * ``CacheStore`` (``components/cache_store.py``) - synchronous bookkeeping
   around cachetools' eviction policies, on a clock it is given.
 * ``CacheServer`` - the host: every operation holds one of ``concurrency``
-  slots for ``op_latency`` seconds, then acts on the store.
+  slots for ``op_latency_s`` seconds, then acts on the store.
 
 Protocol over ``playground.Request`` (keys are URL-quoted in the path):
 
@@ -66,7 +66,7 @@ class CacheServer(Node):
         await node.call("cache", Request("PUT", "/cache/user:1", body=b"ada"))
         (await node.get("cache", "/cache/user:1")).body      # b"ada"
 
-    ``op_latency`` is seconds or a ``Distribution``, per operation, on one of
+    ``op_latency_s`` is seconds or a ``Distribution``, per operation, on one of
     ``concurrency`` slots (worker threads); ``connections`` and ``queue_limit``
     bound the requests the host accepts (beyond them: 503).
     """
@@ -74,13 +74,13 @@ class CacheServer(Node):
     kind = "cache"
 
     def __init__(self, name: str, *, capacity_items: int = 10_000, capacity_bytes: int | None = None,
-                 policy: str = "lru", ttl_s: float | None = None, op_latency=0.0001, concurrency: int = 4,
+                 policy: str = "lru", ttl_s: float | None = None, op_latency_s=0.0001, concurrency: int = 4,
                  connections: int | None = 1024, queue_limit: int | None = 1024,
                  region: str | None = None) -> None:
         if not (isinstance(concurrency, int) and not isinstance(concurrency, bool) and concurrency >= 1):
             raise ConfigError(f"concurrency must be an integer >= 1, got {concurrency!r}")
         super().__init__(name, region=region, concurrency=connections, queue_limit=queue_limit)
-        self.op_latency = as_distribution(op_latency, "op_latency")
+        self.op_latency_s = as_distribution(op_latency_s, "op_latency_s")
         self.op_concurrency = concurrency
         self._time_offset = 0.0
         self._run_start: float | None = None
@@ -128,7 +128,7 @@ class CacheServer(Node):
         answer, key, method = self._check(request)
         if answer is not None:
             return answer
-        await self.ops.use(self.op_latency.sample(self.rng) * self.slow_factor)
+        await self.ops.use(self.op_latency_s.sample(self.rng) * self.slow_factor)
         return self._apply(request, key, method)
 
     def _check(self, request: Request) -> tuple[Response | None, str, str]:
@@ -176,7 +176,7 @@ class CacheServer(Node):
         if answer is not None:
             self._answer_op(ex, answer)
             return
-        seconds = self.op_latency.sample(self.rng) * self.slow_factor
+        seconds = self.op_latency_s.sample(self.rng) * self.slow_factor
         self.ops.acquire_then(self._op_granted, (ex, key, method, seconds))
 
     def _op_granted(self, item) -> None:

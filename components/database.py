@@ -8,7 +8,7 @@ its connection limit it refuses (503). A read replica is a second server that
 replays its primary's log a little later: reads from it may be stale.
 
 Kept: real rows (``sqlite3``, see ``database_store.py``), a latency per query
-kind (``read_latency``, ``write_latency``: seconds or a ``Distribution``) spent
+kind (``read_latency_s``, ``write_latency_s``: seconds or a ``Distribution``) spent
 holding one of ``io_capacity`` IO slots (a FIFO ``Resource``), the connection
 limit (``max_connections`` workers, then an accept queue of ``queue_limit``,
 then 503), ``slow(factor)``, and asynchronous replication over the simulated
@@ -35,7 +35,7 @@ applied; a read with ``x-min-version`` newer than that is counted as stale and
 marked ``x-stale: 1``.
 
     db = Database("db", schema="CREATE TABLE users (id INTEGER PRIMARY KEY, name TEXT)",
-                  read_latency=LogNormal(0.002), write_latency=0.005, io_capacity=4)
+                  read_latency_s=LogNormal(0.002), write_latency_s=0.005, io_capacity=4)
     replica = Database("db-r1", replica_of="db", replication_lag_s=0.5)
 """
 from __future__ import annotations
@@ -77,14 +77,14 @@ class Database(InlineKV, Node):
     kind = "database"
 
     def __init__(self, name: str, *, path: str | PathLike[str] | None = None, schema: str | Iterable[str] = (),
-                 read_latency=0.002, write_latency=0.005, io_capacity: int = 4, max_connections: int = 100,
+                 read_latency_s=0.002, write_latency_s=0.005, io_capacity: int = 4, max_connections: int = 100,
                  queue_limit: int | None = 100, replica_of: str | None = None, replication_lag_s=None,
                  region: str | None = None) -> None:
         _check_count("max_connections", max_connections)
         _check_count("io_capacity", io_capacity)
         super().__init__(name, region=region, concurrency=max_connections, queue_limit=queue_limit)
-        self.read_latency = as_distribution(read_latency, "read_latency")
-        self.write_latency = as_distribution(write_latency, "write_latency")
+        self.read_latency_s = as_distribution(read_latency_s, "read_latency_s")
+        self.write_latency_s = as_distribution(write_latency_s, "write_latency_s")
         self.io_capacity = io_capacity
         schema = [schema] if isinstance(schema, str) else list(schema)
         if replica_of is not None:
@@ -215,7 +215,7 @@ class Database(InlineKV, Node):
 
     async def _io(self, kind: str, run: Callable[[], Any]) -> Any:
         """Hold an IO slot for the statement's latency, then run it (a write commits at the end)."""
-        latency = self.read_latency if kind == READ else self.write_latency
+        latency = self.read_latency_s if kind == READ else self.write_latency_s
         seconds = latency.sample(self.rng) * self.slow_factor
         await self.io.acquire()
         try:

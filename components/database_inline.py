@@ -54,7 +54,7 @@ class InlineKV:
             return
         kind, run, answer = plan
         self._busy.add(1, self.sched.now)
-        latency = self.read_latency if kind == READ else self.write_latency
+        latency = self.read_latency_s if kind == READ else self.write_latency_s
         seconds = latency.sample(self.rng) * self.slow_factor
         self.io.acquire_then(self._kv_granted, (ex, kind, run, answer, seconds))
 

@@ -51,7 +51,7 @@ async def profile(request, ctx):
 
 sim = Sim(seed=1)
 users_db = sim.add(Database("db", schema="CREATE TABLE users (id INTEGER PRIMARY KEY, name TEXT, plan TEXT)",
-                            read_latency=0.010))
+                            read_latency_s=0.010))
 for i in range(500):
     users_db.direct("INSERT INTO users VALUES (?, ?, ?)", [i, f"user {i}", "pro" if i % 7 == 0 else "free"])
 sim.add(CacheServer("cache", capacity_items=200))

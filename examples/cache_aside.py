@@ -24,9 +24,9 @@ from playground import Exponential, OpenLoop, Request, Response, Sim, Workload
 WARMUP = (0.1, 0.25, 0.5, 1, 2, 5, 10)  # seconds
 
 
-def run(aside: CacheAside | None, *, keys=1000, zipf_s=1.0, rate=360, capacity_items=250, seconds=10):
+def run(aside: CacheAside | None, *, keys=1000, zipf_exponent=1.0, rate=360, capacity_items=250, seconds=10):
     sim = Sim(seed=7)
-    db = sim.add(Database("db", read_latency=Exponential(0.02), io_capacity=8, max_connections=500,
+    db = sim.add(Database("db", read_latency_s=Exponential(0.02), io_capacity=8, max_connections=500,
                           queue_limit=1000))
     for k in range(keys):
         db.store.kv_put(str(k), f"row {k}")
@@ -45,7 +45,7 @@ def run(aside: CacheAside | None, *, keys=1000, zipf_s=1.0, rate=360, capacity_i
         sim.add(CacheServer("cache", capacity_items=capacity_items))
     calls = ("db", "cache") if aside else ("db",)
     sim.add(AppServer("app", handler, cores=4, workers=128, queue_limit=1000, calls=calls))
-    sim.load(OpenLoop("app", rate=rate, workload=Workload(keys=keys, zipf_s=zipf_s)))
+    sim.load(OpenLoop("app", rate=rate, workload=Workload(keys=keys, zipf_exponent=zipf_exponent)))
     seen = []  # (t, hits, misses) so far, at each edge of WARMUP
     if aside is not None:
         for t in WARMUP:
@@ -73,7 +73,7 @@ print(f"p50 {without.p50_s * 1000:.1f} -> {with_cache.p50_s * 1000:.1f} ms, "
 
 print("\nUniform reads over 300 keys, 200/s:")
 for capacity in (300, 6):
-    report, _ = run(CacheAside("cache"), keys=300, zipf_s=0.0, rate=200, capacity_items=capacity)
+    report, _ = run(CacheAside("cache"), keys=300, zipf_exponent=0.0, rate=200, capacity_items=capacity)
     d = report.component("cache").detail
     print(f"  LRU with room for {capacity:>3} items: hit ratio {d['hit_ratio']:.1%}, "
           f"{d['evictions']} evictions for {d['sets']} sets, p99 {report.p99_s * 1000:.1f} ms")

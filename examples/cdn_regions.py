@@ -34,9 +34,9 @@ async def origin(request, ctx):
 def run(with_cdn: bool):
     sim = Sim(seed=1)
     sim.add(AppServer("origin", origin, cores=4), region="us")
-    sim.region_link("us", "eu", latency=0.080)
-    sim.region_link("us", "ap", latency=0.150)
-    sim.region_link("eu", "ap", latency=0.120)
+    sim.region_link("us", "eu", latency_s=0.080)
+    sim.region_link("us", "ap", latency_s=0.150)
+    sim.region_link("eu", "ap", latency_s=0.120)
     cdn = CDN("cdn", origin="origin", regions=REGIONS).add_to(sim) if with_cdn else None
     for region in REGIONS:
         target = cdn.edge_for(region) if cdn else "origin"

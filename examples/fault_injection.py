@@ -35,7 +35,7 @@ async def handler(request, ctx):
 
 
 sim = Sim(seed=1)
-rows = sim.add(Database("db", read_latency=0.004, io_capacity=8, max_connections=200))
+rows = sim.add(Database("db", read_latency_s=0.004, io_capacity=8, max_connections=200))
 for k in range(1000):
     rows.store.kv_put(str(k), f"item {k}")
 apps = ["app1", "app2", "app3"]

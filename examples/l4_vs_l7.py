@@ -26,7 +26,7 @@ APPS = ("app1", "app2", "app3")
 def run(balancer_class, connections: int):
     sim = Sim(seed=1)
     for name in APPS:
-        sim.add(AppServer(name, cores=2, cpu=Exponential(0.005)))
+        sim.add(AppServer(name, cores=2, cpu_s=Exponential(0.005)))
     sim.add(balancer_class("lb", APPS))
     sim.load(OpenLoop("lb", rate=600, connections=connections))
     return sim.run(10)

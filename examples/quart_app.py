@@ -64,7 +64,7 @@ class Curl(Node):
 
 
 sim = Sim(seed=1)
-rows = sim.add(Database("db", read_latency=0.002, write_latency=0.005))
+rows = sim.add(Database("db", read_latency_s=0.002, write_latency_s=0.005))
 for k in range(100):
     rows.store.kv_put(str(k), f"item {k}")
 sim.add(AppServer("api", app=app, cores=2, calls=("db",)))

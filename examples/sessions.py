@@ -101,7 +101,7 @@ def run(sessions_for, sticky: bool, crash: bool) -> Browsers:
     sim = Sim(seed=1)
     apps = ("app1", "app2", "app3")
     for name in apps:
-        sim.add(AppServer(name, shop(sessions_for), cores=2, cpu=0.002, calls=("sessions",)))
+        sim.add(AppServer(name, shop(sessions_for), cores=2, cpu_s=0.002, calls=("sessions",)))
     sim.add(CacheServer("sessions", capacity_items=1000))
     sim.add(L7Balancer("lb", apps, sticky=sticky, retries=2, health_check=HealthCheck(interval_s=0.5, fall=2)))
     browsers = sim.add(Browsers("browsers", users=60))

@@ -1,7 +1,7 @@
 """Stage 1 of the scaling ladder: the monolith.
 
 The app and its database run in one process on one 2-core machine with 2 GB of
-memory (``build_monolith`` in playground/ladder/stages.py): every request spends
+memory (``build_monolith`` in playground/tools/ladder/stages.py): every request spends
 ~10 ms of app CPU plus 8 ms of query CPU on the same two cores. Users make one
 request every 50 s (0.02 req/s each), 30% of them for static files.
 
@@ -17,8 +17,8 @@ from __future__ import annotations
 
 from rich.console import Console
 
-from playground.ladder import STAGES, LadderOptions, StageResult, run_step
-from playground.ladder.story import stage_table
+from playground.tools.ladder import STAGES, LadderOptions, StageResult, run_step
+from playground.tools.ladder.story import stage_table
 
 USERS = (1_000, 5_000, 10_000)
 OPTIONS = LadderOptions(seed=1)  # the ladder's defaults: 0.02 req/s per user, SLO p99 500 ms

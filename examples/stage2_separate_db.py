@@ -1,7 +1,7 @@
 """Stage 2 of the scaling ladder: the database moves to its own server.
 
 One 4-core app server calls a separate database server (4 IO channels, 4 ms a
-read) over the network (``build_separate_db`` in playground/ladder/stages.py).
+read) over the network (``build_separate_db`` in playground/tools/ladder/stages.py).
 The app no longer shares its cores or memory with the database.
 
 What to look for: the app handles four times the monolith's traffic with a
@@ -15,8 +15,8 @@ from __future__ import annotations
 
 from rich.console import Console
 
-from playground.ladder import STAGES, LadderOptions, StageResult, run_step
-from playground.ladder.story import stage_table
+from playground.tools.ladder import STAGES, LadderOptions, StageResult, run_step
+from playground.tools.ladder.story import stage_table
 
 USERS = (5_000, 20_000, 50_000)
 OPTIONS = LadderOptions(seed=1)

@@ -2,7 +2,7 @@
 
 Eight 4-core app servers (the ladder's 32-core budget) sit behind an L7
 balancer with health checks and retries; they share one database
-(``build_horizontal`` in playground/ladder/stages.py). In every run the last
+(``build_horizontal`` in playground/tools/ladder/stages.py). In every run the last
 app server crashes at 40% of the run and restarts at 70%: failover.
 
 What to look for: the crash costs users nothing (0 errors while it is down;
@@ -17,8 +17,8 @@ from __future__ import annotations
 
 from rich.console import Console
 
-from playground.ladder import STAGES, LadderOptions, StageResult, run_step
-from playground.ladder.story import stage_table
+from playground.tools.ladder import STAGES, LadderOptions, StageResult, run_step
+from playground.tools.ladder.story import stage_table
 
 USERS = (10_000, 50_000, 100_000)
 OPTIONS = LadderOptions(seed=1)

@@ -3,7 +3,7 @@
 Stage 3's eight app servers now read through an LRU cache (cache-aside, 20,000
 items, 300 s TTL, started warm with the hottest half of the keys) and users
 fetch static files from a CDN edge instead of the app tier
-(``build_cached`` in playground/ladder/stages.py).
+(``build_cached`` in playground/tools/ladder/stages.py).
 
 What to look for: about 90% of reads hit the cache, so at 100,000 users the
 database sees a few hundred queries a second instead of stage 3's ~1,400, and
@@ -17,8 +17,8 @@ from __future__ import annotations
 
 from rich.console import Console
 
-from playground.ladder import STAGES, LadderOptions, StageResult, run_step
-from playground.ladder.story import stage_table
+from playground.tools.ladder import STAGES, LadderOptions, StageResult, run_step
+from playground.tools.ladder.story import stage_table
 
 USERS = (100_000, 1_000_000)
 OPTIONS = LadderOptions(seed=1)

@@ -3,7 +3,7 @@
 Users in "us", "eu" and "ap" (40/35/25% of them) resolve "www" through a geo
 DNS server to one of their own region's two L7 balancers; each region has its
 own app servers, cache and database read replica, and a CDN edge for static
-files (``build_global`` in playground/ladder/stages.py). Regions are 40-80 ms
+files (``build_global`` in playground/tools/ladder/stages.py). Regions are 40-80 ms
 apart; writes go to the primary database in "us".
 
 What to look for: a million users (20,000 req/s) are served with p50 near
@@ -19,7 +19,7 @@ from __future__ import annotations
 from rich.console import Console
 from rich.table import Table
 
-from playground.ladder import STAGES, LadderOptions, bottleneck
+from playground.tools.ladder import STAGES, LadderOptions, bottleneck
 
 USERS = (100_000, 1_000_000)
 OPTIONS = LadderOptions(seed=1)

@@ -24,7 +24,7 @@ from playground import OpenLoop, Request, Response, Sim, Workload
 
 def run(coalesce: bool):
     sim = Sim(seed=7)
-    db = sim.add(Database("db", read_latency=0.1, io_capacity=16, max_connections=500, queue_limit=1000))
+    db = sim.add(Database("db", read_latency_s=0.1, io_capacity=16, max_connections=500, queue_limit=1000))
     for k in range(100):
         db.store.kv_put(str(k), f"row {k}")
     cache = sim.add(CacheServer("cache", capacity_items=250))
@@ -43,7 +43,7 @@ def run(coalesce: bool):
         return await aside.get(ctx, key, load) or Response(404)
 
     sim.add(AppServer("app", handler, cores=2, workers=64, queue_limit=1000, calls=("db", "cache")))
-    sim.load(OpenLoop("app", rate=500, workload=Workload(keys=100, zipf_s=1.2)))
+    sim.load(OpenLoop("app", rate=500, workload=Workload(keys=100, zipf_exponent=1.2)))
     report = sim.run(3)
     print(f"coalesce={coalesce!s:5}: {loads['0']:3} database queries for the hot key; "
           f"{aside.stats().coalesced_waits:3} requests waited for a load in flight (any key); "

@@ -2,14 +2,15 @@
 
 Layers (imports run one way, top to bottom):
 
-* ``playground`` (this package) - the engine: virtual clock and scheduler,
-  simulated network and faults, hosts, loads, metrics and reports.
+* ``playground`` (this package, less ``tools``) - the engine: virtual clock
+  and scheduler, simulated network and faults, hosts, loads, metrics,
+  reports, and what is computed from runs of a ``Sim`` (sweeps, SLO checks,
+  cost, queueing theory). It imports no component.
 * ``components`` - the parts a user wires: app servers, balancers, cache,
   database, CDN, DNS. They import the engine, never the reverse.
-* ``playground.ladder`` and ``playground.cli`` - what is built *from*
-  components (the scaling ladder, the command line). They sit in this package
-  because that is where ``python -m playground`` lives, and they import
-  ``components`` lazily, so the engine itself never depends on them.
+* ``playground.tools`` - what is built *from* components: the scaling
+  ladder, the live server and dashboard, the command line. Nothing in the
+  engine or in ``components`` imports it.
 
 This module is the one place the engine's public names are listed.
 """

@@ -295,7 +295,7 @@ class Population(OpenLoop):
 class ClosedLoop(Load):
     """``users`` users, each: send, wait for the answer, think, repeat.
 
-        >>> ClosedLoop("app", users=5, think_time=Exponential(1.0))   # doctest: +SKIP
+        >>> ClosedLoop("app", users=5, think_time_s=Exponential(1.0))   # doctest: +SKIP
         >>> ClosedLoop("lb", users=30, cookies=True, login=Request("POST", "/login"))   # doctest: +SKIP
 
     Each user keeps one keep-alive connection. With ``cookies``, each user
@@ -305,7 +305,7 @@ class ClosedLoop(Load):
     sends once, first (Locust's ``on_start``).
     """
 
-    def __init__(self, target: str, *, users: int = 5, think_time=1.0, cookies: bool = False,
+    def __init__(self, target: str, *, users: int = 5, think_time_s=1.0, cookies: bool = False,
                  login: Request | None = None, **kw) -> None:
         super().__init__(target, **kw)
         if not (isinstance(users, int) and not isinstance(users, bool) and users >= 1):
@@ -313,7 +313,7 @@ class ClosedLoop(Load):
         if login is not None and not isinstance(login, Request):
             raise ConfigError(f"login must be a Request, got {login!r}")
         self.users = users
-        self.think_time: Distribution = as_distribution(think_time, "think_time")
+        self.think_time_s: Distribution = as_distribution(think_time_s, "think_time_s")
         self.cookies = bool(cookies)
         self.login = login
         self.jars: list[dict[str, str]] = []
@@ -342,7 +342,7 @@ class ClosedLoop(Load):
     def _next(self, user: int) -> None:
         # at least a microsecond of thought: with zero think time and an answer that takes no
         # time at all, a user would otherwise ask again and again without time ever moving
-        self.sched.call_later(max(self.think_time.sample(self.rng), MIN_THINK_S), self._user_request, user)
+        self.sched.call_later(max(self.think_time_s.sample(self.rng), MIN_THINK_S), self._user_request, user)
 
     def _done(self, pending: _Pending, ok: bool) -> None:
         self._next(pending.user)

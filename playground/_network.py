@@ -61,8 +61,8 @@ class Link:
             check_positive("bandwidth_bytes_per_s", self.bandwidth_bytes_per_s)
 
 
-def make_link(latency, jitter_s: float = 0.0, loss: float = 0.0, bandwidth_bytes_per_s=None) -> Link:
-    dist = as_distribution(latency, "latency")
+def make_link(latency_s, jitter_s: float = 0.0, loss: float = 0.0, bandwidth_bytes_per_s=None) -> Link:
+    dist = as_distribution(latency_s, "latency_s")
     if jitter_s:
         dist = dist.jittered(jitter_s)
     return Link(dist, loss, bandwidth_bytes_per_s)
@@ -164,11 +164,11 @@ def _names(hosts) -> list[str]:
 class Network:
     """Hosts, links and faults. Owned by a ``Sim``; components reach it through their host."""
 
-    def __init__(self, rng: random.Random, default_latency=0.0005) -> None:
+    def __init__(self, rng: random.Random, default_latency_s=0.0005) -> None:
         self.hosts: dict[str, Node] = {}
         self.rng = rng
         self.sched: Scheduler | None = None
-        self.default_link = make_link(default_latency)
+        self.default_link = make_link(default_latency_s)
         self._links: dict[tuple[str, str], Link] = {}
         self._region_links: dict[tuple[str, str], Link] = {}
         self._cut: set[tuple[str, str]] = set()
@@ -197,20 +197,20 @@ class Network:
             known = ", ".join(sorted(self.hosts)) or "none"
             raise WiringError(f"unknown host {name!r} (known hosts: {known})") from None
 
-    def link(self, a: str, b: str, latency=0.0005, *, jitter_s=0.0, loss=0.0, bandwidth_bytes_per_s=None,
+    def link(self, a: str, b: str, latency_s=0.0005, *, jitter_s=0.0, loss=0.0, bandwidth_bytes_per_s=None,
              one_way: bool = False) -> Link:
         """Set the link between hosts ``a`` and ``b`` (both directions unless ``one_way``)."""
         self.host(a), self.host(b)
-        link = make_link(latency, jitter_s, loss, bandwidth_bytes_per_s)
+        link = make_link(latency_s, jitter_s, loss, bandwidth_bytes_per_s)
         self._links[(a, b)] = link
         if not one_way:
             self._links[(b, a)] = link
         self._route_cache.clear()
         return link
 
-    def region_link(self, r1: str, r2: str, latency, *, jitter_s=0.0, loss=0.0) -> Link:
+    def region_link(self, r1: str, r2: str, latency_s, *, jitter_s=0.0, loss=0.0) -> Link:
         """Latency between any host in region ``r1`` and any in ``r2`` (both ways)."""
-        link = make_link(latency, jitter_s, loss)
+        link = make_link(latency_s, jitter_s, loss)
         self._region_links[(r1, r2)] = link
         self._region_links[(r2, r1)] = link
         self._route_cache.clear()

@@ -71,14 +71,14 @@ class Sim:
     """A topology and its run. See the module docstring for a tour."""
 
     def __init__(self, seed: int | str = 0, *, realtime: bool = False, speed: float = 1.0,
-                 default_latency=0.0005) -> None:
+                 default_latency_s=0.0005) -> None:
         if not isinstance(seed, (int, str)) or isinstance(seed, bool):
             raise ConfigError(f"seed must be an int or a str, got {seed!r}")
         check_positive("speed", speed)
         self.seed = seed
         self.realtime = realtime
         self.speed = speed
-        self.net = Network(random.Random(f"{seed}/network"), default_latency)
+        self.net = Network(random.Random(f"{seed}/network"), default_latency_s)
         self.loads: list[Load] = []
         self.sched: Scheduler = Scheduler()
         self.net.sched = self.sched
@@ -116,13 +116,13 @@ class Sim:
     def hosts(self) -> dict[str, Node]:
         return dict(self.net.hosts)
 
-    def link(self, a: str, b: str, latency=0.0005, **kw):
+    def link(self, a: str, b: str, latency_s=0.0005, **kw):
         """Latency (seconds or a Distribution), ``jitter_s``, ``loss``, ``bandwidth_bytes_per_s`` between two hosts."""
-        return self.net.link(a, b, latency, **kw)
+        return self.net.link(a, b, latency_s, **kw)
 
-    def region_link(self, r1: str, r2: str, latency, **kw):
+    def region_link(self, r1: str, r2: str, latency_s, **kw):
         """Latency between two regions (any host in one to any host in the other)."""
-        return self.net.region_link(r1, r2, latency, **kw)
+        return self.net.region_link(r1, r2, latency_s, **kw)
 
     def load(self, load: Load) -> Load:
         """Add a load (users). Its client host is created if it does not exist."""

@@ -54,7 +54,7 @@ class Workload:
     """
 
     keys: int = 10_000
-    zipf_s: float = 1.0
+    zipf_exponent: float = 1.0
     write_share: float = 0.0
     static_share: float = 0.0
     static_assets: int = 50
@@ -70,7 +70,7 @@ class Workload:
             raise ConfigError(f"static_assets must be an integer >= 1, got {self.static_assets!r}")
         if self.make is not None and not callable(self.make):
             raise ConfigError(f"make must be a callable rng -> Request, got {self.make!r}")
-        object.__setattr__(self, "_zipf", Zipf(self.keys, self.zipf_s))
+        object.__setattr__(self, "_zipf", Zipf(self.keys, self.zipf_exponent))
 
     def request(self, rng: random.Random) -> Request:
         if self.make is not None:

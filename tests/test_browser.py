@@ -13,7 +13,7 @@ import pytest
 
 from components import AppServer, L7Balancer
 from playground import Population, Sim
-from playground.live import serve_in_thread
+from playground.tools.live import serve_in_thread
 
 pytestmark = pytest.mark.browser
 
@@ -37,7 +37,7 @@ FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-
 def two_apps_with_users() -> Sim:
     sim = Sim(seed=1, realtime=True)
     for name in ("app1", "app2"):
-        sim.add(AppServer(name, cores=2, cpu=0.002))
+        sim.add(AppServer(name, cores=2, cpu_s=0.002))
     sim.add(L7Balancer("lb", ["app1", "app2"]))
     sim.load(Population("lb", users=10, requests_per_user_per_s=1.0, client="users"))
     return sim

@@ -118,7 +118,7 @@ def test_store_config_errors_name_the_value(kwargs, message):
 @pytest.mark.parametrize("kwargs, message", [
     ({"capacity_items": 0}, r"^capacity_items must be >= 1, got 0$"),
     ({"concurrency": 0}, r"^concurrency must be an integer >= 1, got 0$"),
-    ({"op_latency": -0.1}, r"^op_latency must be >= 0 seconds, got -0\.1$"),
+    ({"op_latency_s": -0.1}, r"^op_latency_s must be >= 0 seconds, got -0\.1$"),
 ])
 def test_server_config_errors_name_the_value(kwargs, message):
     with pytest.raises(ConfigError, match=message):
@@ -144,8 +144,8 @@ def script_sim(story, **cache_kw) -> tuple[Sim, CacheServer]:
     sim = Sim(seed=1)
     cache = sim.add(CacheServer("cache", **cache_kw))
     sim.add(Script("app", story))
-    sim.link("app", "cache", latency=0.001)
-    sim.load(ClosedLoop("app", users=1, think_time=1.0, workload=Workload(keys=1)))
+    sim.link("app", "cache", latency_s=0.001)
+    sim.load(ClosedLoop("app", users=1, think_time_s=1.0, workload=Workload(keys=1)))
     return sim, cache
 
 
@@ -163,7 +163,7 @@ async def test_hits_and_misses_over_the_network(virtual_clock):
         seen.append((await app.call("cache", Request("DELETE", "/cache/nope"))).status)
         seen.append((await app.call("cache", Request("POST", "/cache/x"))).status)
 
-    sim, cache = script_sim(story, op_latency=0.0001)
+    sim, cache = script_sim(story, op_latency_s=0.0001)
     report = await sim.run_async(5)
     miss, stored, (status, body, t), expired, deleted, bad = seen
     assert (miss, stored, status, body, expired, deleted, bad) == (404, 204, 200, b"ada", 404, 404, 405)
@@ -203,7 +203,7 @@ async def test_operations_queue_on_few_slots(virtual_clock):
         for i in range(8):
             app.spawn(one, i)
 
-    sim, cache = script_sim(story, op_latency=0.01, concurrency=2)
+    sim, cache = script_sim(story, op_latency_s=0.01, concurrency=2)
     await sim.run_async(2)
     # 8 operations of 10 ms on 2 slots: the last finishes after 40 ms of work, plus 2 ms of network
     assert max(done) == pytest.approx(0.042)

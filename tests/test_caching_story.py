@@ -43,11 +43,11 @@ def item_handler(aside: CacheAside | None, loads: Counter):
 
 
 def site(aside: CacheAside | None, *, apps=("app1", "app2"), rate_per_app=180.0, keys=1000, rows=None,
-         zipf_s=1.0, cache_kw=None, db_kw=None, seed=7) -> tuple[Sim, Counter]:
+         zipf_exponent=1.0, cache_kw=None, db_kw=None, seed=7) -> tuple[Sim, Counter]:
     """Users -> app servers -> (cache) -> database holding rows 0..rows-1. Returns the sim and loads per key."""
     sim = Sim(seed=seed)
     db = sim.add(Database("db", max_connections=500, queue_limit=1000,
-                          **(db_kw or {"read_latency": Exponential(0.02), "io_capacity": 8})))
+                          **(db_kw or {"read_latency_s": Exponential(0.02), "io_capacity": 8})))
     for k in range(keys if rows is None else rows):
         db.direct("INSERT INTO kv (key, value, version) VALUES (?, ?, 1)", [str(k), f"row {k}"])
     if aside is not None:
@@ -57,7 +57,7 @@ def site(aside: CacheAside | None, *, apps=("app1", "app2"), rate_per_app=180.0,
         calls = ("db", "cache") if aside is not None else ("db",)
         sim.add(AppServer(name, item_handler(aside, loads), cores=2, workers=64, queue_limit=1000, calls=calls))
         sim.load(OpenLoop(name, rate=rate_per_app, client=f"users{i + 1}",
-                          workload=Workload(keys=keys, zipf_s=zipf_s)))
+                          workload=Workload(keys=keys, zipf_exponent=zipf_exponent)))
     return sim, loads
 
 
@@ -91,7 +91,7 @@ async def test_a_cache_in_front_of_a_slow_database_absorbs_skewed_reads(virtual_
 # -- (b) ----------------------------------------------------------------------------------
 async def test_b_an_lru_far_too_small_for_the_working_set_thrashes(virtual_clock):
     def run(capacity_items):
-        sim, _ = site(CacheAside("cache"), rate_per_app=100, zipf_s=0.0, keys=300,
+        sim, _ = site(CacheAside("cache"), rate_per_app=100, zipf_exponent=0.0, keys=300,
                    cache_kw={"capacity_items": capacity_items})
         return sim.run_async(10)
 
@@ -108,8 +108,8 @@ async def test_b_an_lru_far_too_small_for_the_working_set_thrashes(virtual_clock
 async def stampede(coalesce: bool) -> tuple[int, CacheAside, object]:
     aside = CacheAside("cache", ttl_s=60, coalesce=coalesce)
     # 500 reads/s, about 28% of them for key "0"; a query takes 100 ms
-    sim, loads = site(aside, apps=("app",), rate_per_app=500, keys=100, zipf_s=1.2,
-                      db_kw={"read_latency": 0.1, "io_capacity": 16})
+    sim, loads = site(aside, apps=("app",), rate_per_app=500, keys=100, zipf_exponent=1.2,
+                      db_kw={"read_latency_s": 0.1, "io_capacity": 16})
     # the hot key is in the cache already and expires 2 s into the run, under full load
     sim["cache"].store.set("0", b"row 0", ttl_s=2.0)
     report = await sim.run_async(3)

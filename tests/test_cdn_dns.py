@@ -26,10 +26,10 @@ async def origin_handler(request, ctx):
 def world(seed: int = 1) -> Sim:
     """An origin in "us"; "ap" is 150 ms away, "eu" 80 ms."""
     sim = Sim(seed=seed)
-    sim.add(AppServer("origin", origin_handler, cores=4, cpu=Constant(0.002)), region="us")
-    sim.region_link("us", "ap", latency=0.150)
-    sim.region_link("us", "eu", latency=0.080)
-    sim.region_link("eu", "ap", latency=0.120)
+    sim.add(AppServer("origin", origin_handler, cores=4, cpu_s=Constant(0.002)), region="us")
+    sim.region_link("us", "ap", latency_s=0.150)
+    sim.region_link("us", "eu", latency_s=0.080)
+    sim.region_link("eu", "ap", latency_s=0.120)
     return sim
 
 
@@ -223,7 +223,7 @@ async def test_clients_see_dns_errors_when_no_address_is_left(virtual_clock):
 
 async def test_geo_dns_answers_with_the_clients_own_region(virtual_clock):
     sim = Sim(seed=1)
-    sim.region_link("us", "eu", latency=0.080)
+    sim.region_link("us", "eu", latency_s=0.080)
     sim.add(Recorder("lb-us"), region="us")
     sim.add(Recorder("lb-eu"), region="eu")
     sim.add(DNSServer("dns", {"www": ["lb-us", "lb-eu"]}, policy="geo", ttl_s=60), region="us")

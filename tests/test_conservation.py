@@ -61,9 +61,9 @@ def web_stack(seed: int = 1, *, rate: float = 200.0, workload: Workload | None =
     sim.add(L7Balancer("lb", list(APPS), health_check=HealthCheck(interval_s=0.5, timeout_s=0.2), timeout_s=0.5))
     for name in APPS:
         handler = app_handler(CacheAside("cache", ttl_s=30), DatabaseClient("db", timeout_s=0.4))
-        sim.add(AppServer(name, handler, cores=2, cpu=Exponential(0.002), calls=("cache", "db"), restart_after_s=0.5))
+        sim.add(AppServer(name, handler, cores=2, cpu_s=Exponential(0.002), calls=("cache", "db"), restart_after_s=0.5))
     sim.add(CacheServer("cache", capacity_items=300))
-    sim.add(Database("db", read_latency=Exponential(0.002), write_latency=Exponential(0.004)))
+    sim.add(Database("db", read_latency_s=Exponential(0.002), write_latency_s=Exponential(0.004)))
     load = sim.load(LedgerLoop("lb", rate=rate, timeout_s=1.0,
                                workload=workload or Workload(keys=1_000, write_share=0.1)))
     return sim, load
@@ -81,13 +81,13 @@ def assert_conserved(report, load: LedgerLoop) -> None:
 
 def lossy(a: str, b: str, loss: float):
     def apply(sim: Sim) -> None:
-        sim.link(a, b, latency=0.0005, loss=loss)
+        sim.link(a, b, latency_s=0.0005, loss=loss)
     return apply
 
 
 def lossless(a: str, b: str):
     def apply(sim: Sim) -> None:
-        sim.link(a, b, latency=0.0005)
+        sim.link(a, b, latency_s=0.0005)
     return apply
 
 

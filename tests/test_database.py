@@ -97,8 +97,8 @@ def test_blobs_travel_as_bytes():
 # -- configuration --------------------------------------------------------------------------
 
 @pytest.mark.parametrize("kwargs, message", [
-    ({"read_latency": -0.001}, "read_latency must be >= 0 seconds, got -0.001"),
-    ({"write_latency": "fast"}, "write_latency must be a number of seconds or a Distribution, got 'fast'"),
+    ({"read_latency_s": -0.001}, "read_latency_s must be >= 0 seconds, got -0.001"),
+    ({"write_latency_s": "fast"}, "write_latency_s must be a number of seconds or a Distribution, got 'fast'"),
     ({"io_capacity": 0}, "io_capacity must be an integer >= 1, got 0"),
     ({"max_connections": 0}, "max_connections must be an integer >= 1, got 0"),
     ({"queue_limit": -1}, "queue_limit must be an integer >= 0 or None, got -1"),
@@ -170,7 +170,7 @@ async def test_orders_placed_through_an_app_server_are_rows_you_can_select(virtu
 
     sim = Sim(seed=1)
     sim.add(AppServer("app", shop, calls=db.hosts))
-    database = sim.add(Database("db", schema=ORDERS, read_latency=LogNormal(0.002), write_latency=0.005))
+    database = sim.add(Database("db", schema=ORDERS, read_latency_s=LogNormal(0.002), write_latency_s=0.005))
     sim.load(OpenLoop("app", rate=50, workload=Workload(make=shopper)))
     report = await sim.run_async(4)
 
@@ -223,7 +223,7 @@ async def test_bad_sql_is_a_400_with_the_message_and_the_run_goes_on(virtual_clo
 
 async def test_a_replica_read_right_after_a_write_is_stale_then_converges(virtual_clock):
     sim = Sim(seed=1)
-    sim.add(Database("db", write_latency=0.005, read_latency=0.001))
+    sim.add(Database("db", write_latency_s=0.005, read_latency_s=0.001))
     sim.add(Database("db-replica-1", replica_of="db", replication_lag_s=0.5))
     user = sim.add(Client("user"))
     db = DatabaseClient("db", replicas=["db-replica-1"])
@@ -293,7 +293,7 @@ async def test_writes_acknowledged_before_an_app_server_crash_are_all_there_afte
 
 async def test_the_database_crash_keeps_committed_rows_and_fails_what_was_in_flight(virtual_clock):
     sim = Sim(seed=1)
-    database = sim.add(Database("db", schema=ORDERS, write_latency=0.02))
+    database = sim.add(Database("db", schema=ORDERS, write_latency_s=0.02))
     user = sim.add(Client("user"))
     sim.at(0.5, sim.crash, "db", 0.5)
     acked, failed = [], []
@@ -356,7 +356,7 @@ async def test_a_replica_added_to_a_database_with_rows_starts_from_a_copy(virtua
 
 async def _load_level(rate: float):
     sim = Sim(seed=7)
-    sim.add(Database("db", read_latency=Exponential(0.01), io_capacity=2))
+    sim.add(Database("db", read_latency_s=Exponential(0.01), io_capacity=2))
     sim.load(OpenLoop("db", rate=rate, workload=Workload(make=lambda rng: query("SELECT 1"))))
     return await sim.run_async(20)
 
@@ -380,7 +380,7 @@ async def test_past_its_connection_limit_the_database_refuses_and_the_app_answer
 
     sim = Sim(seed=1)
     sim.add(AppServer("app", page, cores=4, workers=64, calls=db.hosts))
-    sim.add(Database("db", read_latency=0.01, io_capacity=1, max_connections=4, queue_limit=8))
+    sim.add(Database("db", read_latency_s=0.01, io_capacity=1, max_connections=4, queue_limit=8))
     sim.load(OpenLoop("app", rate=300))
     report = await sim.run_async(5)
     statuses = report.clients["openloop->app"].statuses
@@ -392,7 +392,7 @@ async def test_past_its_connection_limit_the_database_refuses_and_the_app_answer
 
 async def test_slow_makes_every_query_take_longer(virtual_clock):
     sim = Sim(seed=1)
-    sim.add(Database("db", read_latency=0.002))
+    sim.add(Database("db", read_latency_s=0.002))
     sim.load(OpenLoop("db", rate=20, arrivals="constant", workload=Workload(make=lambda rng: query("SELECT 1"))))
     sim.at(2.0, sim.slow, "db", None, 10.0)
     report = await sim.run_async(4)
@@ -403,7 +403,7 @@ async def test_slow_makes_every_query_take_longer(virtual_clock):
 def test_the_same_seed_gives_the_same_report():
     def once():
         sim = Sim(seed=3)
-        sim.add(Database("db", read_latency=LogNormal(0.002), write_latency=LogNormal(0.005)))
+        sim.add(Database("db", read_latency_s=LogNormal(0.002), write_latency_s=LogNormal(0.005)))
         sim.add(Database("r1", replica_of="db", replication_lag_s=Exponential(0.2)))
         writes = Workload(make=lambda rng: Request("PUT", f"/kv/k{int(rng.random() * 50)}", body=b"v"))
         sim.load(OpenLoop("db", rate=50, workload=writes))

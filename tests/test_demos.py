@@ -48,19 +48,19 @@ async def test_after_adding_a_cache_database_queries_drop_by_more_than_half_and_
 
     Measured (seed 1): database reads 3,475 -> 1,017, p99 144 -> 77 ms.
     Adapt it: change ``capacity_items`` (what if the cache holds 50 items?),
-    ``zipf_s`` (0 is uniform: does the cache still help?), or the TTL.
+    ``zipf_exponent`` (0 is uniform: does the cache still help?), or the TTL.
     """
 
     def site(with_cache: bool) -> tuple[Sim, CacheAside | None]:
         sim = Sim(seed=1)
-        database(sim, read_latency=Exponential(0.02), io_capacity=8)
+        database(sim, read_latency_s=Exponential(0.02), io_capacity=8)
         aside = None
         if with_cache:
             sim.add(CacheServer("cache", capacity_items=250))
             aside = CacheAside("cache", ttl_s=300)
         calls = ("db", "cache") if with_cache else ("db",)
         sim.add(AppServer("app", item_app(DatabaseClient("db"), aside), cores=4, workers=128, calls=calls))
-        sim.load(OpenLoop("app", rate=350, workload=Workload(keys=KEYS, zipf_s=1.0)))
+        sim.load(OpenLoop("app", rate=350, workload=Workload(keys=KEYS, zipf_exponent=1.0)))
         return sim, aside
 
     sim, _ = site(with_cache=False)
@@ -89,7 +89,7 @@ async def test_p99_stays_under_200_ms_during_a_partition_between_one_app_server_
     dependency costs each request.
     """
     sim = Sim(seed=1)
-    database(sim, read_latency=0.004, io_capacity=8)
+    database(sim, read_latency_s=0.004, io_capacity=8)
     apps = ["app1", "app2", "app3"]
     db = DatabaseClient("db", timeout_s=0.1)
     for name in apps:
@@ -122,7 +122,7 @@ async def test_two_balancers_behind_dns_crashing_one_costs_no_more_than_5_percen
     sim = Sim(seed=1)
     apps = ["app1", "app2", "app3", "app4"]
     for name in apps:
-        sim.add(AppServer(name, cores=2, cpu=Exponential(0.004)))
+        sim.add(AppServer(name, cores=2, cpu_s=Exponential(0.004)))
     sim.add(L7Balancer("lb1", apps[:2], retries=1))
     sim.add(L7Balancer("lb2", apps[2:], retries=1))
     dns = sim.add(DNSServer("dns", {"www": ["lb1", "lb2"]}, ttl_s=5))
@@ -157,7 +157,7 @@ async def test_the_smallest_app_tier_that_keeps_p99_under_50_ms_at_500_requests_
         sim = Sim(seed=1)
         apps = [f"app{i}" for i in range(servers)]
         for name in apps:
-            sim.add(AppServer(name, cores=1, cpu=Exponential(0.004), workers=16, queue_limit=100))
+            sim.add(AppServer(name, cores=1, cpu_s=Exponential(0.004), workers=16, queue_limit=100))
         sim.add(L7Balancer("lb", apps, policy=LeastConnections()))
         sim.load(OpenLoop("lb", rate=500, timeout_s=2))
         report = await sim.run_async(5)

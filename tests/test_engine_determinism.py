@@ -28,7 +28,7 @@ def build(seed, *, faults: bool = False) -> Sim:
     sim.add(Server("app"))
     sim.add(Server("api", service=LogNormal(0.002, 0.8)))
     sim.load(OpenLoop("app", rate=300, workload=Workload(keys=100), timeout_s=0.2, retries=2))
-    sim.load(ClosedLoop("api", users=10, think_time=Exponential(0.05), client="mobile", timeout_s=0.1))
+    sim.load(ClosedLoop("api", users=10, think_time_s=Exponential(0.05), client="mobile", timeout_s=0.1))
     sim.link("client", "app", Uniform(0.001, 0.003), jitter_s=0.0005, loss=0.01)
     sim.link("mobile", "api", 0.02, jitter_s=0.01)
     if faults:

@@ -80,8 +80,8 @@ def test_the_same_seed_draws_the_same_numbers():
     (lambda: Empirical((0.1, -0.2)), r"^Empirical sample must be >= 0, got -0\.2$"),
     (lambda: Exponential(0.1).jittered(-0.1), r"^jitter_s must be >= 0, got -0\.1$"),
     (lambda: as_distribution(-1), r"^latency must be >= 0 seconds, got -1$"),
-    (lambda: as_distribution("fast", "think_time"),
-     r"^think_time must be a number of seconds or a Distribution, got 'fast'$"),
+    (lambda: as_distribution("fast", "think_time_s"),
+     r"^think_time_s must be a number of seconds or a Distribution, got 'fast'$"),
 ])
 def test_bad_parameters_are_refused_with_the_value_named(make, message):
     with pytest.raises(ConfigError, match=message):

@@ -20,8 +20,8 @@ def sim() -> Sim:
 
 
 @pytest.mark.parametrize("bad, message", [
-    (lambda sim: sim.link("a", "b", latency=-1), r"^latency must be >= 0 seconds, got -1$"),
-    (lambda sim: sim.link("a", "b", latency="fast"), r"^latency must be a number of seconds or a Distribution, got 'fast'$"),
+    (lambda sim: sim.link("a", "b", latency_s=-1), r"^latency_s must be >= 0 seconds, got -1$"),
+    (lambda sim: sim.link("a", "b", latency_s="fast"), r"^latency_s must be a number of seconds or a Distribution, got 'fast'$"),
     (lambda sim: sim.link("a", "b", loss=1.5), r"^loss must be between 0 and 1, got 1\.5$"),
     (lambda sim: sim.link("a", "b", loss=-0.1), r"^loss must be between 0 and 1, got -0\.1$"),
     (lambda sim: sim.link("a", "b", jitter_s=-0.001), r"^jitter_s must be >= 0, got -0\.001$"),
@@ -70,7 +70,7 @@ def test_a_load_aimed_at_no_host_is_refused_before_the_run(sim):
     (lambda: OpenLoop("a", retries=-1), r"^retries must be an integer >= 0, got -1$"),
     (lambda: OpenLoop("", rate=1), r"^target must be a host name, got ''$"),
     (lambda: ClosedLoop("a", users=0), r"^users must be an integer >= 1, got 0$"),
-    (lambda: ClosedLoop("a", think_time=-1), r"^think_time must be >= 0 seconds, got -1$"),
+    (lambda: ClosedLoop("a", think_time_s=-1), r"^think_time_s must be >= 0 seconds, got -1$"),
     (lambda: Population("a", users=0), r"^users must be an integer >= 1, got 0$"),
     (lambda: Population("a", users=10, requests_per_user_per_s=0), r"^requests_per_user_per_s must be > 0, got 0$"),
     (lambda: Workload(write_share=2), r"^write_share must be between 0 and 1, got 2$"),

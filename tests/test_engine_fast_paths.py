@@ -22,9 +22,9 @@ async def _ok(request, ctx):
 
 def _run(handler, *, seed: int) -> str:
     sim = Sim(seed=seed)
-    sim.add(AppServer("app", handler, cores=2, workers=5, queue_limit=40, cpu=Exponential(0.003)))
+    sim.add(AppServer("app", handler, cores=2, workers=5, queue_limit=40, cpu_s=Exponential(0.003)))
     sim.load(OpenLoop("app", rate=900, timeout_s=0.15, retries=1))
-    sim.load(ClosedLoop("app", users=6, think_time=Exponential(0.01), client="mobile", timeout_s=0.2))
+    sim.load(ClosedLoop("app", users=6, think_time_s=Exponential(0.01), client="mobile", timeout_s=0.2))
     sim.at(1.0, sim.crash, "app", 0.25)
     sim.at(1.8, sim.slow, "app", None, 2.0)
     sim.at(2.2, sim.partition, "client", "app")
@@ -62,8 +62,8 @@ def test_entries_due_now_and_heap_entries_fire_in_the_order_they_were_made():
 
 
 def test_timeouts_fire_on_time_while_thousands_of_answered_requests_leave_early():
-    sim = Sim(seed=3, default_latency=0.0)
-    sim.add(AppServer("app", cores=1, workers=1, queue_limit=None, cpu=0.001))
+    sim = Sim(seed=3, default_latency_s=0.0)
+    sim.add(AppServer("app", cores=1, workers=1, queue_limit=None, cpu_s=0.001))
     sim.load(OpenLoop("app", rate=2000, arrivals="constant", timeout_s=0.5))
     report = sim.run(duration_s=2)
     # 1000 served per second; the queue grows by 1000 a second, so from 0.5 s on the oldest wait too long

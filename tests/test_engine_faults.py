@@ -182,7 +182,7 @@ def test_open_loop_users_keep_arriving_at_a_stalled_server():
 
 
 def test_closed_loop_users_stop_sending_to_a_stalled_server():
-    users = dict(users=10, think_time=0.05, timeout_s=30)
+    users = dict(users=10, think_time_s=0.05, timeout_s=30)
     normal, sent_normal = stalled_run(ClosedLoop("server", **users), stall=False)
     stalled, sent_stalled = stalled_run(ClosedLoop("server", **users), stall=True)
     assert sent_normal > 300  # 10 users, one request every ~57 ms each

@@ -88,7 +88,7 @@ class Server(Node):
 
 @functools.cache
 def mmc_report(duration_s: float = 30.0):
-    sim = Sim(seed=11, default_latency=0.0)
+    sim = Sim(seed=11, default_latency_s=0.0)
     sim.add(Server("server", concurrency=8, queue_limit=None))
     sim.load(OpenLoop("server", rate=1000, timeout_s=5.0))
     return sim.run(duration_s=duration_s)

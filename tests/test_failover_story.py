@@ -110,7 +110,7 @@ async def test_when_every_backend_is_down_users_get_a_quick_503_not_a_hang(virtu
     for name in APPS:
         sim.add(AppServer(name, waits_on_the_database))
     sim.add(L7Balancer("lb", APPS, health_check=CHECKS, retries=1))
-    users = sim.load(ClosedLoop("lb", users=10, think_time=0.1, timeout_s=2.0))
+    users = sim.load(ClosedLoop("lb", users=10, think_time_s=0.1, timeout_s=2.0))
     for name in APPS:
         sim.at(5, sim.crash, name)
 

@@ -11,8 +11,8 @@ import json
 import pytest
 
 from playground import ConfigError
-from playground.ladder import STAGES, LadderOptions, run_ladder, run_step
-from playground.cli import main
+from playground.tools.ladder import STAGES, LadderOptions, run_ladder, run_step
+from playground.tools.cli import main
 
 QUICK = LadderOptions(target_requests=6_000)
 
@@ -104,7 +104,7 @@ def test_bad_options_name_the_value():
 
 def test_ladder_plots_are_saved(tmp_path):
     pytest.importorskip("matplotlib")
-    from playground.ladder.plots import ladder_plot
+    from playground.tools.ladder.plots import ladder_plot
 
     result = run_ladder(LadderOptions(users=(100, 10_000), target_requests=2_000), stages=["1"])
     paths = ladder_plot(result, tmp_path / "plots")

@@ -15,16 +15,16 @@ import trio
 
 from components import AppServer, L7Balancer
 from playground import ConfigError, Sim
-from playground.live import Controls, ControlError, LiveServer, cli_main, layout, serve_async
-from playground.live._sampler import ejected_hosts
-from playground.live._server import check_bind, control_token
+from playground.tools.live import Controls, ControlError, LiveServer, cli_main, layout, serve_async
+from playground.tools.live._sampler import ejected_hosts
+from playground.tools.live._server import check_bind, control_token
 
 
 def two_apps() -> Sim:
     """A balancer in front of two app servers; no load of its own (only the front door's traffic)."""
     sim = Sim(seed=1, realtime=True)
     for name in ("app1", "app2"):
-        sim.add(AppServer(name, cores=2, cpu=0.002))
+        sim.add(AppServer(name, cores=2, cpu_s=0.002))
     sim.add(L7Balancer("lb", ["app1", "app2"]))
     return sim
 
@@ -33,7 +33,7 @@ def one_app_with_users() -> Sim:
     from playground import Population
 
     sim = Sim(seed=1, realtime=True)
-    sim.add(AppServer("app", cores=2, cpu=0.001))
+    sim.add(AppServer("app", cores=2, cpu_s=0.001))
     sim.load(Population("app", users=20, requests_per_user_per_s=1.0, client="users"))
     return sim
 

@@ -7,7 +7,7 @@ import pytest
 
 from components import AppServer
 from playground import Exponential, OpenLoop, Sim
-from playground.progress import progress_bar, track
+from playground.tools.progress import progress_bar, track
 
 pytest.importorskip("matplotlib")
 from playground.plots import PlotsUnavailable, plot_run, plot_stages  # noqa: E402
@@ -17,7 +17,7 @@ PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 def a_run_with_a_crash(cores: int = 2):
     sim = Sim(seed=1)
-    sim.add(AppServer("app", cores=cores, cpu=Exponential(0.004)))
+    sim.add(AppServer("app", cores=cores, cpu_s=Exponential(0.004)))
     sim.load(OpenLoop("app", rate=200))
     sim.at(3, sim.crash, "app", 1.0)
     return sim.run(duration_s=8)

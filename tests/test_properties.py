@@ -95,7 +95,7 @@ def build(draw):
     ``draw`` takes a strategy and returns a value: hypothesis's, or a replay of an earlier build.
     """
     seed = draw(st.integers(0, 10_000))
-    sim = Sim(seed=seed, default_latency=draw(st.sampled_from([0.0, 0.0005, 0.005])))
+    sim = Sim(seed=seed, default_latency_s=draw(st.sampled_from([0.0, 0.0005, 0.005])))
     has_db = draw(st.booleans())
     has_cache = has_db and draw(st.booleans())
     n_apps = draw(st.integers(1, 3))
@@ -114,16 +114,16 @@ def build(draw):
         cores = draw(st.integers(1, 3))
         sim.add(AppServer(name, app_handler(plan, cache, db), cores=cores,
                           workers=draw(st.sampled_from([None, 1, 2 * cores, 8])),
-                          queue_limit=draw(st.sampled_from([None, 0, 1, 10])), cpu=draw(DISTRIBUTIONS),
+                          queue_limit=draw(st.sampled_from([None, 0, 1, 10])), cpu_s=draw(DISTRIBUTIONS),
                           memory_mb=draw(st.sampled_from([None, 120.0])), memory_per_request_mb=1.0,
                           restart_after_s=draw(st.sampled_from([None, 0.0, 0.3])),
                           calls=tuple(h for _, h in plan)))
     if has_cache:
         sim.add(CacheServer("cache", capacity_items=draw(st.integers(1, 50)),
-                            policy=draw(st.sampled_from(["lru", "lfu", "random"])), op_latency=draw(DISTRIBUTIONS),
+                            policy=draw(st.sampled_from(["lru", "lfu", "random"])), op_latency_s=draw(DISTRIBUTIONS),
                             concurrency=draw(st.integers(1, 4)), queue_limit=draw(st.sampled_from([None, 0, 5]))))
     if has_db:
-        sim.add(Database("db", read_latency=draw(DISTRIBUTIONS), write_latency=draw(DISTRIBUTIONS),
+        sim.add(Database("db", read_latency_s=draw(DISTRIBUTIONS), write_latency_s=draw(DISTRIBUTIONS),
                          io_capacity=draw(st.integers(1, 4)), max_connections=draw(st.integers(1, 20)),
                          queue_limit=draw(st.sampled_from([None, 0, 10]))))
     front = draw(st.sampled_from(["none", "l7", "l4"]))
@@ -154,7 +154,7 @@ def build(draw):
             # think time > 0: a closed loop whose whole round trip takes no virtual time (zero think
             # time, zero latency, zero CPU) never lets the clock advance - a known, reported hang
             load = LOADS["closed"](target, users=draw(st.integers(1, 10)),
-                                   think_time=draw(st.sampled_from([0.05, Exponential(0.1)])), **common)
+                                   think_time_s=draw(st.sampled_from([0.05, Exponential(0.1)])), **common)
         load.ledger = Ledger()
         loads.append(sim.load(load))
     duration = draw(st.floats(0.5, 2.0))
@@ -260,7 +260,7 @@ INVALID = [
     (lambda **kw: AppServer("a", **kw), "core_speed", POS_FLOAT),
     (lambda **kw: AppServer("a", **kw), "workers", POS_INT),
     (lambda **kw: AppServer("a", **kw), "queue_limit", NONNEG_INT),
-    (lambda **kw: AppServer("a", **kw), "cpu", DIST),
+    (lambda **kw: AppServer("a", **kw), "cpu_s", DIST),
     (lambda **kw: AppServer("a", **kw), "memory_mb", POS_FLOAT),
     (lambda **kw: AppServer("a", **kw), "restart_after_s", NONNEG_FLOAT),
     (lambda **kw: AppServer(**kw), "name", NAME),
@@ -269,10 +269,10 @@ INVALID = [
     (lambda **kw: CacheServer("c", **kw), "policy", st.one_of(TEXT.filter(lambda s: s not in ("lru", "lfu", "ttl",
                                                                                              "random")), JUNK)),
     (lambda **kw: CacheServer("c", **kw), "ttl_s", NONNEG_FLOAT),
-    (lambda **kw: CacheServer("c", **kw), "op_latency", DIST),
+    (lambda **kw: CacheServer("c", **kw), "op_latency_s", DIST),
     (lambda **kw: CacheServer("c", **kw), "concurrency", POS_INT),
-    (lambda **kw: Database("d", **kw), "read_latency", DIST),
-    (lambda **kw: Database("d", **kw), "write_latency", DIST),
+    (lambda **kw: Database("d", **kw), "read_latency_s", DIST),
+    (lambda **kw: Database("d", **kw), "write_latency_s", DIST),
     (lambda **kw: Database("d", **kw), "io_capacity", POS_INT),
     (lambda **kw: Database("d", **kw), "max_connections", POS_INT),
     (lambda **kw: Database("d", **kw), "queue_limit", NONNEG_INT),
@@ -297,11 +297,11 @@ INVALID = [
                                                              JUNK)),
     (lambda **kw: OpenLoop(**kw), "target", NAME),
     (lambda **kw: ClosedLoop("a", **kw), "users", COUNT),
-    (lambda **kw: ClosedLoop("a", **kw), "think_time", DIST),
+    (lambda **kw: ClosedLoop("a", **kw), "think_time_s", DIST),
     (lambda **kw: Population("a", **kw), "users", COUNT),
     (lambda **kw: Population("a", users=10, **kw), "requests_per_user_per_s", RATE),
     (lambda **kw: Workload(**kw), "keys", COUNT),
-    (lambda **kw: Workload(**kw), "zipf_s", NONNEG_FLOAT),
+    (lambda **kw: Workload(**kw), "zipf_exponent", NONNEG_FLOAT),
     (lambda **kw: Workload(**kw), "write_share", PROB),
     (lambda **kw: Workload(**kw), "static_share", PROB),
     (lambda **kw: Zipf(**kw), "n", COUNT),
@@ -324,7 +324,7 @@ def _linked(**kw):
 
 
 INVALID += [
-    (_linked, "latency", DIST),
+    (_linked, "latency_s", DIST),
     (_linked, "loss", PROB),
     (_linked, "jitter_s", st.one_of(st.floats(max_value=-1e-9), st.just(NAN), st.just(True), JUNK)),
     (_linked, "bandwidth_bytes_per_s", POS_FLOAT),

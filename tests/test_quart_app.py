@@ -76,7 +76,7 @@ QUESTIONS = [
 
 def simulated(app: QuartTrio) -> Sim:
     sim = Sim(seed=1)
-    db = sim.add(Database("db", read_latency=DB_READ_S))
+    db = sim.add(Database("db", read_latency_s=DB_READ_S))
     db.direct("INSERT INTO kv (key, value, version) VALUES (?, ?, 1)", ["a", "row a"])
     sim.add(AppServer("app", app=app, calls=("db",)))
     sim.add(Client("browser"))

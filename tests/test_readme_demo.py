@@ -5,7 +5,7 @@ from components import AppServer, L7Balancer, HealthCheck
 async def test_p99_holds_through_a_crash(virtual_clock):
     sim = Sim(seed=1)
     for name in ("app1", "app2", "app3"):
-        sim.add(AppServer(name, cores=2, cpu=0.004))
+        sim.add(AppServer(name, cores=2, cpu_s=0.004))
     sim.add(L7Balancer("lb", ["app1", "app2", "app3"], retries=2, health_check=HealthCheck(interval_s=0.5)))
     sim.load(OpenLoop("lb", rate=500))
     sim.at(5, sim.crash, "app2")

@@ -86,7 +86,7 @@ def shop_site(where: str, apps: int = 3, *, sticky: bool = False) -> tuple[Sim, 
     for name in names:
         sim.add(AppServer(name, shop.handler, calls=("cache",) if where == "cache" else ()))
     sim.add(L7Balancer("lb", names, sticky=sticky))
-    users = sim.load(ClosedLoop("lb", users=USERS, think_time=Exponential(0.5), cookies=True, login=LOGIN))
+    users = sim.load(ClosedLoop("lb", users=USERS, think_time_s=Exponential(0.5), cookies=True, login=LOGIN))
     return sim, shop, users
 
 

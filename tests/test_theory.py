@@ -113,9 +113,9 @@ def test_littles_law_holds_on_the_engines_own_figures(st, n, requests):
 # -- an LRU cache against Che's approximation -------------------------------------------------
 
 
-@pytest.mark.parametrize("zipf_s, capacity", [(0.8, 50), (1.0, 10), (1.2, 200)])
-def test_lru_store_hit_ratio_matches_che(zipf_s, capacity):
-    case = stations.CacheCase("", 1000, zipf_s, capacity)
+@pytest.mark.parametrize("zipf_exponent, capacity", [(0.8, 50), (1.0, 10), (1.2, 200)])
+def test_lru_store_hit_ratio_matches_che(zipf_exponent, capacity):
+    case = stations.CacheCase("", 1000, zipf_exponent, capacity)
     runs = [stations.run_cache(case, seed, 10_000, 30_000) for seed in range(1, 9)]
     assert_agrees("hit ratio", [r["hit_ratio"] for r in runs], case.theory())
     # and, exactly: an independent LRU fed the same keys agrees on every hit and miss

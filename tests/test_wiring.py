@@ -82,17 +82,17 @@ def test_distributions_and_latencies_must_be_possible():
         Uniform(0.2, 0.1)
     with pytest.raises(ConfigError, match=exactly("LogNormal median_s must be > 0, got -1")):
         LogNormal(-1)
-    with pytest.raises(ConfigError, match=exactly("cpu must be >= 0 seconds, got -0.001")):
-        AppServer("app", cpu=-0.001)
-    with pytest.raises(ConfigError, match=exactly("cpu must be a number of seconds or a Distribution, got 'fast'")):
-        AppServer("app", cpu="fast")
-    with pytest.raises(ConfigError, match=exactly("think_time must be >= 0 seconds, got -1")):
-        ClosedLoop("app", think_time=-1)
+    with pytest.raises(ConfigError, match=exactly("cpu_s must be >= 0 seconds, got -0.001")):
+        AppServer("app", cpu_s=-0.001)
+    with pytest.raises(ConfigError, match=exactly("cpu_s must be a number of seconds or a Distribution, got 'fast'")):
+        AppServer("app", cpu_s="fast")
+    with pytest.raises(ConfigError, match=exactly("think_time_s must be >= 0 seconds, got -1")):
+        ClosedLoop("app", think_time_s=-1)
     sim = Sim(seed=1)
     sim.add(AppServer("a"))
     sim.add(AppServer("b"))
-    with pytest.raises(ConfigError, match=exactly("latency must be >= 0 seconds, got -0.001")):
-        sim.link("a", "b", latency=-0.001)
+    with pytest.raises(ConfigError, match=exactly("latency_s must be >= 0 seconds, got -0.001")):
+        sim.link("a", "b", latency_s=-0.001)
 
 
 # -- by sim.run(), before anything runs ---------------------------------------------------------
@@ -162,7 +162,7 @@ async def calls_its_balancer(request, ctx):
 
 
 def one_user(target: str) -> ClosedLoop:
-    return ClosedLoop(target, users=1, think_time=1.0, timeout_s=10.0)
+    return ClosedLoop(target, users=1, think_time_s=1.0, timeout_s=10.0)
 
 
 async def test_a_handler_calling_itself_by_name_ends_as_508_not_a_hang(virtual_clock):

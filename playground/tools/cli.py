@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from ._errors import ConfigError
+from .._errors import ConfigError
 
 
 def _int_list(text: str) -> tuple[int, ...]:

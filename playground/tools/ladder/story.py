@@ -8,7 +8,7 @@ from typing import Sequence
 from rich.console import Console, Group
 from rich.table import Table
 
-from .._errors import ConfigError
+from ..._errors import ConfigError
 from .runner import LadderOptions, StageResult, StepResult, run_step
 from .stages import STAGES, Stage
 

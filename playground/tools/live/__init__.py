@@ -16,16 +16,16 @@ Three parts, each usable alone:
   (``Sim(realtime=True)``, ``sim.serve_async``) with both servers in the same
   trio run.
 
-Why it lives here, in ``playground.live``: it is built *from* the engine and
+Why it lives here, in ``playground.tools.live``: it is built *from* the engine and
 from components (its default topology uses ``components.AppServer`` and, when
 they exist, a balancer and a cache), like the ladder and the CLI. Putting it
 in ``components`` would make components depend on web servers; putting it in
 the engine's modules would make the engine depend on components. As a
 subpackage of ``playground`` that imports ``components`` only inside functions,
-every import still runs one way: ``playground.live`` -> ``components`` ->
+every import still runs one way: ``playground.tools.live`` -> ``components`` ->
 ``playground`` engine, and nothing below imports it.
 
-    from playground.live import serve
+    from playground.tools.live import serve
     serve()                         # front door on :8000, dashboard on :8001
     serve(build=my_topology)        # any function returning a Sim
 """

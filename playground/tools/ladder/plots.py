@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..plots import _figure, _save
+from ...plots import _figure, _save
 from .story import LadderResult
 
 __all__ = ["ladder_plot"]

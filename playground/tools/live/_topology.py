@@ -82,7 +82,7 @@ def default_topology(seed: int = 1, users: int = 20, requests_per_user_per_s: fl
         entry = "app"
     if with_data:
         sim.add(cache("cache", capacity_items=200, ttl_s=20.0))
-        sim.add(database("db", read_latency=Exponential(0.004)))
+        sim.add(database("db", read_latency_s=Exponential(0.004)))
     sim.load(Population(entry, users=users, requests_per_user_per_s=requests_per_user_per_s,
                         workload=Workload(keys=1000), client="users", timeout_s=5.0))
     return sim

@@ -18,17 +18,17 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable
 
-from .._distributions import LogNormal
-from .._load import Population
-from .._messages import Request, Response
-from .._sim import Sim
-from .._workload import Workload
+from ..._distributions import LogNormal
+from ..._load import Population
+from ..._messages import Request, Response
+from ..._sim import Sim
+from ..._workload import Workload
 from .runner import LadderOptions
 
 __all__ = ["Stage", "STAGES", "WORKLOAD", "app_handler"]
 
 KEYS = 10_000
-WORKLOAD = Workload(keys=KEYS, zipf_s=1.0, write_share=0.02, static_share=0.3, static_assets=50)
+WORKLOAD = Workload(keys=KEYS, zipf_exponent=1.0, write_share=0.02, static_share=0.3, static_assets=50)
 APP_CPU = LogNormal(median_s=0.009, sigma=0.45)
 STATIC_CPU = 0.001
 DB_READ_S = 0.004
@@ -72,7 +72,7 @@ def _warm(cache) -> None:
 def _database(name: str = "db", **kw):
     from components import Database
 
-    db = Database(name, read_latency=DB_READ_S, write_latency=DB_WRITE_S, io_capacity=DB_IO,
+    db = Database(name, read_latency_s=DB_READ_S, write_latency_s=DB_WRITE_S, io_capacity=DB_IO,
                   max_connections=200, queue_limit=2000, **kw)
     if kw.get("replica_of") is None:
         _seed_rows(db)
@@ -116,8 +116,8 @@ def build_monolith(users: int, opts: LadderOptions) -> Sim:
     """App and database in one process on one 2-core machine with 2 GB of memory."""
     from components import AppServer
 
-    from .._distributions import Constant
-    from .._errors import RequestError
+    from ..._distributions import Constant
+    from ..._errors import RequestError
 
     store_db = _database("local-db")  # only its SQLite store is used: the queries run in-process
     store = store_db.store
@@ -229,7 +229,7 @@ def _route_static(sim: Sim, edge: str, origin: str, users: int, opts: LadderOpti
     sim.load(Population(edge, users=users, requests_per_user_per_s=static, timeout_s=CLIENT_TIMEOUT_S,
                         workload=Workload(static_share=1.0, static_assets=WORKLOAD.static_assets),
                         client=client, region=region, name=f"static@{client}"))
-    dyn = Workload(keys=KEYS, zipf_s=WORKLOAD.zipf_s, write_share=WORKLOAD.write_share / (1 - WORKLOAD.static_share))
+    dyn = Workload(keys=KEYS, zipf_exponent=WORKLOAD.zipf_exponent, write_share=WORKLOAD.write_share / (1 - WORKLOAD.static_share))
     kw = {"resolver": resolver} if resolver is not None else {}
     sim.load(Population(target_name or origin, users=users, requests_per_user_per_s=dynamic,
                         timeout_s=CLIENT_TIMEOUT_S, workload=dyn, client=client, region=region,

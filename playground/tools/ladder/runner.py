@@ -16,8 +16,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field, asdict
 from typing import Any, Callable
 
-from .._errors import ConfigError, check_positive
-from .._report import Report
+from ..._errors import ConfigError, check_positive
+from ..._report import Report
 
 __all__ = ["LadderOptions", "StepResult", "StageResult", "bottleneck", "run_step"]
 
