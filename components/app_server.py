@@ -260,6 +260,9 @@ class AppServer(Node):
                 _current.reset(token)
         return _to_response(await self.handler(request, ctx))
 
+    def waiting_lines(self):
+        return (self._queued, self.cores.waiting) if self.cores is not None else (self._queued,)
+
     def utilisation(self) -> float:
         return self.cores.utilisation(self.sched.now) if self.cores else 0.0
 

@@ -199,6 +199,9 @@ class CacheServer(Node):
         self._complete(ex, response)
         self._next_inline()
 
+    def waiting_lines(self):
+        return (self._queued, self.ops.waiting) if self.ops is not None else (self._queued,)
+
     def utilisation(self) -> float:
         return self.ops.utilisation(self.sched.now) if self.ops is not None else 0.0
 

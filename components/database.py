@@ -293,6 +293,9 @@ class Database(InlineKV, Node):
         return result
 
     # -- looking at it ------------------------------------------------------------------------
+    def waiting_lines(self):
+        return (self._queued, self.io.waiting) if self.io is not None else (self._queued,)
+
     def utilisation(self) -> float:
         return self.io.utilisation(self.sched.now) if self.io is not None else 0.0
 

@@ -34,6 +34,7 @@ from trio.lowlevel import Abort, current_task, reschedule, wait_task_rescheduled
 from ._errors import ConfigError, RequestError, Reset, WiringError
 from ._messages import Request, Response
 from ._metrics import LatencyHistogram, LatencySummary, TimeWeighted
+from ._series import LatencySketch
 
 if TYPE_CHECKING:
     from ._sim import Sim
@@ -131,6 +132,11 @@ class Node:
             return 0.0
         return self._busy.mean(self.sched.now) / self.concurrency if self.sched else 0.0
 
+    def waiting_lines(self) -> tuple[TimeWeighted, ...]:
+        """What requests wait in (for the per-second queue figure): the accept queue, plus any
+        resource queue a component adds (an app server's CPU queue, a database's I/O queue)."""
+        return (self._queued,)
+
     def on_crash(self) -> None:
         """Called when the host crashes: drop what lives in process memory."""
 
@@ -218,6 +224,7 @@ class Node:
         self._in_system = TimeWeighted(now)
         self._queued = TimeWeighted(now)
         self.residence = LatencyHistogram()
+        self._second_latency = LatencySketch()  # this second's residence times, for the series
         self.served = 0
         self.rejected = 0
         self.refused = 0
@@ -327,7 +334,9 @@ class Node:
             return
         self._in_system.set(len(self._inflight), now)
         self.served += 1
-        self.residence.record(now - started)
+        latency = now - started
+        self.residence.record(latency)
+        self._second_latency.record(latency)
         self.net.respond(ex, response)
 
     def _fail_held(self) -> None:

@@ -18,6 +18,7 @@ from rich.console import Console, Group
 from rich.table import Table
 
 from ._metrics import ClientStats, LatencySummary, SeriesRow
+from ._series import HostSeriesRow
 
 __all__ = ["Report", "Comparison"]
 
@@ -54,6 +55,7 @@ class Report:
     events_fired: int = 0
     title: str = ""
     overall: LatencySummary | None = None  # every load's latencies together
+    host_series: dict[str, list[HostSeriesRow]] = field(default_factory=dict)  # per host, per second
 
     # -- headline figures (all loads together) --------------------------------------
     @property

@@ -41,6 +41,7 @@ from ._metrics import LatencyHistogram
 from ._network import Network
 from ._node import Node
 from ._report import Report
+from ._series import SeriesSampler
 
 __all__ = ["Sim", "Client"]
 
@@ -308,6 +309,8 @@ class Sim:
         until = self._t0 + duration_s
         if drain_s is None:
             drain_s = max([load.longest_s for load in self.loads] or [0.0]) + 1.0
+        self._sampler = SeriesSampler(sched, [n for n in self.net.hosts.values() if not isinstance(n, Client)],
+                                      self._t0)
         self.running = True
         self.net.active = True
         try:
@@ -355,6 +358,7 @@ class Sim:
             # throughput is per second of load, not of the drain that follows it
             clients[load.name] = load.metrics.stats(end, duration_s=duration_s)
             overall.merge(load.metrics.latency)
+        host_series = self._sampler.finish(end)
         return Report(
             seed=self.seed,
             duration_s=duration_s,
@@ -367,6 +371,7 @@ class Sim:
             simulated_s=end - self._t0,
             events_fired=self.sched.fired - self._fired0,
             overall=overall.summary(),
+            host_series=host_series,
         )
 
     # -- looking at it ---------------------------------------------------------------------

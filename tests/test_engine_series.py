@@ -1,0 +1,92 @@
+"""Every host keeps a per-second series: a crash, a saturation and a recovery show when they happened."""
+from __future__ import annotations
+
+import json
+
+from playground import Exponential, HostSeriesRow, LatencySketch, OpenLoop, Sim
+from playground._series import SeriesSampler, merge_rows, rows_at
+from components import AppServer
+
+
+def crashed_app(seed: int = 1) -> Sim:
+    sim = Sim(seed=seed)
+    sim.add(AppServer("app", cores=2, cpu_s=Exponential(0.008)))
+    sim.load(OpenLoop("app", rate=200))
+    sim.at(5, sim.crash, "app", 3)  # down from 5 s to 8 s
+    return sim
+
+
+def test_a_crash_shows_in_the_seconds_it_lasted():
+    report = crashed_app().run(duration_s=10)
+    rows = report.host_series["app"]
+    assert [r.t_s for r in rows[:10]] == [float(t) for t in range(10)]
+    assert all(r.dt_s == 1.0 for r in rows[:10])
+    assert [r.up for r in rows[:10]] == [True] * 5 + [False] * 3 + [True] * 2
+    assert rows[5].crashes == 1 and rows[5].reset > 0  # what it held when it crashed
+    assert all(r.served == 0 and r.refused > 0 for r in rows[5:7])
+    assert rows_at(rows, 6.5) is rows[6]
+
+
+def test_the_series_adds_up_to_the_totals():
+    report = crashed_app().run(duration_s=10)
+    stats, rows = report.components["app"], report.host_series["app"]
+    assert sum(r.served for r in rows) == stats.served
+    assert sum(r.refused for r in rows) == stats.refused
+    assert sum(r.reset for r in rows) == stats.reset
+    span = sum(r.dt_s for r in rows)
+    assert abs(sum(r.utilisation * r.dt_s for r in rows) / span - stats.utilisation) < 1e-9
+    busy = [r for r in rows if r.up and r.served and r.dt_s == 1.0]  # not the short drain at the end
+    assert all(0.5 < r.utilisation <= 1.0 + 1e-9 for r in busy)  # 200/s x 8 ms on 2 cores: 80%
+    assert all(0 < r.p50_s <= r.p99_s < 1.0 for r in busy)
+
+
+def test_a_saturated_host_shows_its_queue_and_latency_growing():
+    sim = Sim(seed=2)
+    sim.add(AppServer("app", cores=1, cpu_s=0.01, queue_limit=None, workers=1000))
+    sim.load(OpenLoop("app", rate=150))  # 150/s into 100/s of capacity
+    rows = sim.run(duration_s=6).host_series["app"]
+    assert rows[1].queue < rows[3].queue < rows[5].queue
+    assert rows[1].p99_s < rows[5].p99_s
+    assert rows[5].utilisation > 0.99
+
+
+def test_the_series_is_in_the_json_and_identical_between_runs():
+    a, b = crashed_app().run(duration_s=4), crashed_app().run(duration_s=4)
+    assert a.to_json() == b.to_json()
+    saved = json.loads(a.to_json())["host_series"]["app"]
+    assert saved[0]["t_s"] == 0.0 and saved[0]["served"] > 0 and "p99_s" in saved[0]
+
+
+def test_the_sketch_is_small_and_about_six_percent_precise():
+    sketch = LatencySketch()
+    for i in range(1, 1001):
+        sketch.record(i / 1000)  # 1 ms .. 1 s, uniform
+    assert len(sketch.counts) == 264
+    assert abs(sketch.percentile(50) - 0.5) / 0.5 < 0.07
+    assert abs(sketch.percentile(99) - 0.99) / 0.99 < 0.07
+    sketch.clear()
+    assert sketch.percentile(99) == 0.0
+    sketch.record(0.0)
+    sketch.record(1e9)  # out of range values land in the end buckets
+    assert sketch.count == 2
+
+
+def test_a_long_run_keeps_a_bounded_number_of_rows():
+    sim = Sim(seed=3)
+    sim.add(AppServer("app", cores=1, cpu_s=0.001))
+    sim.load(OpenLoop("app", rate=5))
+    sim.run(duration_s=1)  # attach the hosts
+    sampler = SeriesSampler(sim.sched, [sim["app"]], sim.sched.now, max_rows=8)
+    track = sampler.tracks["app"]
+    for k in range(1, 40):
+        track.sample(sim.sched.now + k, sim.sched.now)
+    assert len(track.rows) <= 8
+    assert abs(sum(r.dt_s for r in track.rows) - 39) < 1e-9
+
+
+def test_merging_two_rows_weights_averages_by_time_and_keeps_the_worse_p99():
+    a = HostSeriesRow(0.0, 1.0, True, 0.2, 1.0, 2.0, 10, 1, 0, 0, 0, 0.01, 0.05)
+    b = HostSeriesRow(1.0, 1.0, False, 0.6, 3.0, 4.0, 30, 0, 2, 0, 0, 0.03, 0.02, crashes=1)
+    m = merge_rows(a, b)
+    assert (m.t_s, m.dt_s, m.up, m.served, m.errors, m.crashes) == (0.0, 2.0, False, 40, 3, 1)
+    assert abs(m.utilisation - 0.4) < 1e-12 and abs(m.p50_s - 0.025) < 1e-12 and m.p99_s == 0.05
