@@ -14,10 +14,13 @@ Pages and endpoints (all JSON unless said):
   (``{"node": name}``), ``partition``/``repair`` (``{"a": x, "b": y}``).
   Unknown hosts get 404, bad values 400, each with a message.
 
-Safety: controls must be sent as ``application/json`` (which a browser will
-not send across origins without asking, so another web page cannot click
-them), and when a token is set (remote binding) every control needs the
-header ``x-playground-token``.
+Safety: every request must name an allowed ``Host`` (else 421, see
+``_hosts``: a DNS-rebinding page cannot reach it); controls must come from
+the dashboard's own page when the browser says where they come from
+(``Origin``, else 403), must be sent as ``application/json`` (which a browser
+will not send across origins without asking), and must be small (a body
+above ``max_body_bytes`` is refused with 413 before it is read); when a token
+is set (remote binding) every control needs the header ``x-playground-token``.
 """
 from __future__ import annotations
 
@@ -28,8 +31,10 @@ from typing import TYPE_CHECKING
 
 from quart import Response, jsonify, request
 from quart_trio import QuartTrio
+from werkzeug.exceptions import RequestEntityTooLarge
 
 from ._controls import ControlError
+from ._hosts import HostGuard
 
 if TYPE_CHECKING:
     from ._session import LiveSession
@@ -49,10 +54,41 @@ def _error(status: int, message: str) -> tuple[Response, int]:
     return jsonify({"ok": False, "error": message}), status
 
 
-def dashboard_app(session: "LiveSession", *, token: str | None = None, keepalive_s: float = 15.0) -> QuartTrio:
-    """The dashboard for ``session``. With ``token``, controls require ``x-playground-token: <token>``."""
+def _too_large(message: str) -> Response:
+    response = jsonify({"ok": False, "error": message})
+    response.status_code = 413
+    response.headers["connection"] = "close"  # the unread rest of the body must not be taken as a request
+    return response
+
+
+def _plain_error(status: int, message: str) -> Response:
+    return Response(message + "\n", status=status, content_type="text/plain; charset=utf-8")
+
+
+def dashboard_app(session: "LiveSession", *, token: str | None = None, keepalive_s: float = 15.0,
+                  hosts: HostGuard | None = None, max_body_bytes: int = 16 * 1024) -> QuartTrio:
+    """The dashboard for ``session``. With ``token``, controls require ``x-playground-token: <token>``.
+
+    ``hosts`` says which ``Host`` names it answers (default: loopback only).
+    """
+    hosts = hosts or HostGuard()
     app = QuartTrio(__name__, static_folder=str(STATIC), static_url_path="/static")
-    app.config.update(MAX_CONTENT_LENGTH=64 * 1024, BODY_TIMEOUT=10, RESPONSE_TIMEOUT=30)
+    app.config.update(MAX_CONTENT_LENGTH=max_body_bytes, BODY_TIMEOUT=10, RESPONSE_TIMEOUT=30)
+
+    @app.before_request
+    async def _guard():
+        host = request.headers.get("host")
+        refused = hosts.refusal(host)
+        if refused is not None:
+            return _plain_error(421, refused)
+        if request.method not in ("GET", "HEAD"):
+            refused = hosts.origin_refusal(request.headers.get("origin"), host)
+            if refused is not None:
+                return _plain_error(403, refused)
+            length = request.content_length
+            if length is not None and length > max_body_bytes:
+                return _too_large(f"a control body is at most {max_body_bytes} bytes, got {length}")
+        return None
 
     @app.after_request
     async def _headers(response: Response) -> Response:
@@ -110,7 +146,10 @@ def dashboard_app(session: "LiveSession", *, token: str | None = None, keepalive
                 return _error(401, "this control needs the token printed at start-up (header x-playground-token)")
         if request.mimetype != "application/json":
             return _error(415, f"send the control as application/json, got {request.mimetype or 'no content type'!r}")
-        raw = await request.get_data()
+        try:
+            raw = await request.get_data()
+        except RequestEntityTooLarge:  # no content-length, and the body grew too big: Quart stopped reading
+            return _too_large(f"a control body is at most {max_body_bytes} bytes")
         try:
             payload = json.loads(raw) if raw else {}
         except ValueError as exc:

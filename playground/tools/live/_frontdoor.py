@@ -10,7 +10,9 @@ feels the simulated latency. Headers tell what happened inside:
 ``x-error`` when the simulated request failed (timeout -> 504, refused or
 reset -> 502).
 
-Bad clients only hurt themselves: headers above ``max_header_bytes`` get
+Only requests naming an allowed ``Host`` are sent in (else 421, see
+``_hosts``: a DNS-rebinding page cannot drive load through it). Bad clients
+only hurt themselves: headers above ``max_header_bytes`` get
 431, bodies above ``max_body_bytes`` get 413, a
 body that does not arrive within ``body_timeout_s`` gets 408, and beyond
 ``max_in_flight`` concurrent requests the door answers 503 at once instead of
@@ -25,6 +27,8 @@ from typing import TYPE_CHECKING
 import trio
 
 from playground import Request, RequestError, Response
+
+from ._hosts import HostGuard
 
 if TYPE_CHECKING:
     from ._session import LiveSession
@@ -53,8 +57,10 @@ class FrontDoor:
     """
 
     def __init__(self, session: "LiveSession", *, timeout_s: float = 10.0, max_body_bytes: int = 1 << 20,
-                 max_header_bytes: int = 16 * 1024, body_timeout_s: float = 10.0, max_in_flight: int = 1000) -> None:
+                 max_header_bytes: int = 16 * 1024, body_timeout_s: float = 10.0, max_in_flight: int = 1000,
+                 hosts: HostGuard | None = None) -> None:
         self.session = session
+        self.hosts = hosts or HostGuard()
         self.timeout_s = timeout_s
         self.max_body_bytes = max_body_bytes
         self.max_header_bytes = max_header_bytes
@@ -62,7 +68,7 @@ class FrontDoor:
         self.max_in_flight = max_in_flight
         self.in_flight = 0
         self.counters: dict[str, int] = {"requests": 0, "too_busy": 0, "too_large": 0, "body_timeout": 0,
-                                         "headers_too_large": 0}
+                                         "headers_too_large": 0, "wrong_host": 0}
 
     async def __call__(self, scope, receive, send) -> None:
         kind = scope["type"]
@@ -74,6 +80,12 @@ class FrontDoor:
 
     async def _http(self, scope, receive, send) -> None:
         self.counters["requests"] += 1
+        host = next((v.decode("latin-1") for n, v in scope["headers"] if n == b"host"), None)
+        refused = self.hosts.refusal(host)
+        if refused is not None:
+            self.counters["wrong_host"] += 1
+            await _reply(send, 421, refused.encode("latin-1", "replace") + b"\n", {"connection": "close"})
+            return
         if not self.session.sim.running:
             await _reply(send, 503, b"the simulation is not running\n", {"retry-after": "1"})
             return

@@ -43,6 +43,7 @@ from playground import ConfigError, Sim
 
 from ._dashboard import dashboard_app
 from ._frontdoor import FrontDoor
+from ._hosts import HostGuard
 from ._session import LiveSession
 
 if TYPE_CHECKING:
@@ -148,22 +149,26 @@ def _build(build: Callable[[], Sim] | None) -> Sim:
 
 async def serve_async(build: Callable[[], Sim] | None = None, *, host: str = "127.0.0.1", port: int = 8000,
                       dashboard_port: int = 8001, allow_remote: bool = False, token: str | None = None,
-                      entry: str | None = None, timeout_s: float = 10.0, max_rate_per_s: float = 5000.0,
+                      entry: str | None = None, allowed_hosts: tuple[str, ...] | list[str] = (),
+                      timeout_s: float = 10.0, max_rate_per_s: float = 5000.0,
                       keep_alive_timeout_s: float = 5.0, read_timeout_s: int = 10, quiet: bool = True,
                       task_status=trio.TASK_STATUS_IGNORED) -> "Report | None":
     """Run ``build()``'s topology in real time behind a front door and a dashboard, until ``stop()``.
 
     ``await nursery.start(serve_async, ...)`` returns a ``LiveServer`` (its
     URLs carry the real ports, so port 0 picks free ones). Returns the run's report.
+    Both servers answer only a ``Host`` that is loopback, ``host`` or one of
+    ``allowed_hosts`` (a guard against DNS rebinding; see ``_hosts``).
     """
     check_bind(host, allow_remote)
     _check_port("port", port)
     _check_port("dashboard_port", dashboard_port)
     token = control_token(host, token)
+    hosts = HostGuard(host, tuple(allowed_hosts))
     limits = dict(keep_alive_timeout_s=keep_alive_timeout_s, read_timeout_s=read_timeout_s, quiet=quiet)
     session = LiveSession(_build(build), entry=entry, max_rate_per_s=max_rate_per_s)
-    door = FrontDoor(session, timeout_s=timeout_s)
-    dashboard = dashboard_app(session, token=token)
+    door = FrontDoor(session, timeout_s=timeout_s, hosts=hosts)
+    dashboard = dashboard_app(session, token=token, hosts=hosts)
     shutdown = trio.Event()
     async with trio.open_nursery() as nursery:
         await nursery.start(session.run)
@@ -234,6 +239,7 @@ def serve(build: Callable[[], Sim] | None = None, host: str = "127.0.0.1", port:
     check_bind(host, allow_remote)  # before trio.run, so the error is plain
     _check_port("port", port)
     _check_port("dashboard_port", dashboard_port)
+    HostGuard(host, tuple(kw.get("allowed_hosts", ())))
 
     async def main() -> "Report | None":
         async with trio.open_nursery() as nursery:
@@ -266,7 +272,8 @@ def _load_build(spec: str) -> Callable[[], Sim]:
 
 
 def cli_main(argv: list[str] | None = None) -> int:
-    """``playground serve [--host H] [--port P] [--dashboard-port D] [--allow-remote] [--build MOD:FN]``."""
+    """``playground serve [--host H] [--port P] [--dashboard-port D] [--allow-remote] [--allowed-host NAME]
+    [--build MOD:FN]``."""
     parser = argparse.ArgumentParser(prog="playground serve",
                                      description="Run a topology in real time behind real sockets, with a dashboard.")
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
@@ -274,6 +281,9 @@ def cli_main(argv: list[str] | None = None) -> int:
     parser.add_argument("--dashboard-port", type=int, default=8001, help="dashboard port (default 8001)")
     parser.add_argument("--allow-remote", action="store_true",
                         help="allow a non-local --host; controls then need the printed token")
+    parser.add_argument("--allowed-host", action="append", default=[], metavar="NAME",
+                        help="also answer requests for this Host name (repeatable); by default only the bound "
+                             "address and loopback names are answered, against DNS rebinding")
     parser.add_argument("--build", metavar="MODULE:FUNCTION",
                         help="a function returning the Sim to serve (default: a small built-in topology)")
     parser.add_argument("--entry", help="host the front door sends to (default: the first load's target)")
@@ -287,7 +297,8 @@ def cli_main(argv: list[str] | None = None) -> int:
             from ._topology import default_topology
 
             build = partial(default_topology, seed=args.seed, users=args.users)
-        serve(build, args.host, args.port, args.dashboard_port, allow_remote=args.allow_remote, entry=args.entry)
+        serve(build, args.host, args.port, args.dashboard_port, allow_remote=args.allow_remote, entry=args.entry,
+              allowed_hosts=tuple(args.allowed_host))
     except ConfigError as exc:
         print(f"playground serve: {exc}", file=sys.stderr)
         return 2
