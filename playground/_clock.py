@@ -146,11 +146,14 @@ class Scheduler:
             due.popleft()
         return min(heap[0][0] if heap else math.inf, due[0][0] if due else math.inf)
 
-    def fire_until(self, limit: float, runq=()) -> bool:
+    def fire_until(self, limit: float, runq=(), step=None) -> bool:
         """Fire entries with time <= ``limit`` until one makes a task runnable. True if one did.
 
         ``runq`` is trio's run queue when known, so that a callback which wakes a
         task some other way (a cancel scope, ``start_soon``) also stops the firing.
+        ``step`` (the virtual clock's ``_step``) runs a lone woken task's next step
+        right here, as trio's own round would, and returns trio's next deadline, or
+        None when trio must take over (see ``VirtualClock``).
         """
         heap = self._heap
         due = self._due
@@ -176,7 +179,11 @@ class Scheduler:
             fn(entry[3])
             if self._woke or runq:
                 self._woke = 0
-                return True
+                if step is None or len(runq) != 1 or self.now >= limit:
+                    return True
+                limit = step()
+                if limit is None:
+                    return True
         return False
 
     @property
@@ -189,29 +196,50 @@ class VirtualClock(trio.abc.Clock):
 
     Pass it to ``trio.run(..., clock=VirtualClock())``, or return one from a
     pytest fixture and pytest-trio will use it. ``Sim`` does this for you.
+
+    A lone task woken by an entry is stepped here, inside the clock, instead
+    of in a trio round of its own: trio would run exactly that task next (the
+    entry is due before trio's next deadline and nothing else is runnable), so
+    the clock does what trio's round does for a one-task batch - set the
+    current task, send the outcome into its coroutine, record the trap it
+    yields, deliver a pending cancellation - and goes on firing entries. It is
+    still a real trio task: ``current_task()``, cancel scopes, nurseries and
+    locks see nothing different, and the order of everything is unchanged (the
+    random draw trio makes per round is made too, so later multi-task batches
+    are ordered as before). What is saved is the round itself: the I/O poll,
+    the deadline bookkeeping and the run-queue batch. With instruments or a
+    pending KeyboardInterrupt the clock hands the task back to trio.
     """
+
+    step_tasks = True  # False: every woken task waits for a trio round (the plain path, for tests)
 
     def __init__(self, start_s: float = 0.0) -> None:
         self.scheduler = Scheduler()
         self.scheduler.now = float(start_s)
         self._runq = ()
+        self._stepper = None
 
     def start_clock(self) -> None:
+        self._runq, self._stepper = (), None
         try:  # trio's run queue, to notice tasks woken by anything, not only the scheduler
-            from trio._core._run import GLOBAL_RUN_CONTEXT
+            from trio._core import _run
 
-            self._runq = GLOBAL_RUN_CONTEXT.runner.runq
+            runner = _run.GLOBAL_RUN_CONTEXT.runner
+            self._runq = runner.runq
+            self._stepper = _TaskStepper(runner, _run) if self.step_tasks else None
         except Exception:  # pragma: no cover - a future trio may move it
-            self._runq = ()
+            pass
 
     def current_time(self) -> float:
         return self.scheduler.now
 
     def deadline_to_sleep_time(self, deadline: float) -> float:
         s = self.scheduler
-        if s.fire_until(deadline, self._runq):
+        stepper = self._stepper
+        if s.fire_until(deadline, self._runq, stepper.step if stepper is not None and stepper.usable() else None):
             return 0.0
         # No task woke: jump to trio's own next deadline, if there is one.
+        deadline = stepper.next_deadline() if stepper is not None else deadline
         if deadline != math.inf:
             if deadline > s.now:
                 s.now = deadline
@@ -220,6 +248,79 @@ class VirtualClock(trio.abc.Clock):
 
     def __repr__(self) -> str:
         return f"<VirtualClock now={self.scheduler.now:.6f}s pending={self.scheduler.pending}>"
+
+
+class _TaskStepper:
+    """One step of one trio task, exactly as ``trio._core._run.unrolled_run`` takes it."""
+
+    __slots__ = ("runner", "runq", "ctx", "rng", "next_deadline", "wait", "shielded", "detach", "Value", "Error",
+                 "tb_frames")
+
+    def __init__(self, runner, run_module) -> None:
+        from outcome import Error, Value
+
+        self.runner = runner
+        self.runq = runner.runq
+        self.ctx = run_module.GLOBAL_RUN_CONTEXT
+        self.rng = run_module._r
+        self.next_deadline = runner.deadlines.next_deadline
+        self.wait = run_module.WaitTaskRescheduled
+        self.shielded = run_module.CancelShieldedCheckpoint
+        self.detach = run_module.PermanentlyDetachCoroutineObject
+        self.tb_frames = 1 + run_module.CONTEXT_RUN_TB_FRAMES
+        self.Value, self.Error = Value, Error
+        runner.is_guest, runner.ki_pending, runner.instruments  # noqa: B018 - fail now if they moved
+
+    def usable(self) -> bool:
+        r = self.runner
+        # trio's Instruments always holds the key "_all"; any other key is an installed instrument
+        return len(r.instruments) <= 1 and not (r.ki_pending or r.is_guest)
+
+    def step(self) -> float | None:
+        """Run the one runnable task to its next trap; trio's next deadline, or None if trio must go on."""
+        runner = self.runner
+        runq = self.runq
+        task = runq.popleft()
+        self.rng.random()  # the draw trio's round makes (whether to reverse its batch)
+        ctx = self.ctx
+        ctx.task = task
+        send_fn, value = task._next_send_fn, task._next_send
+        task._next_send_fn = task._next_send = None
+        try:
+            msg = task.context.run(send_fn, value)
+        except StopIteration as stop:
+            runner.task_exited(task, self.Value(stop.value))
+            del ctx.task
+            return None
+        except BaseException as exc:
+            tb = exc.__traceback__
+            for _ in range(self.tb_frames):
+                if tb is not None:
+                    tb = tb.tb_next
+            outcome = self.Error(exc.with_traceback(tb))
+            del tb, exc
+            runner.task_exited(task, outcome)
+            del ctx.task
+            return None
+        task._schedule_points += 1
+        if type(msg) is self.wait:
+            task._cancel_points += 1
+            task._abort_func = msg.abort_func
+            task._attempt_delivery_of_any_pending_cancel()
+        elif msg is self.shielded:
+            runner.reschedule(task)
+        elif type(msg) is self.detach:
+            runner.task_exited(task, msg.final_outcome)
+        else:
+            runner.reschedule(task, TypeError(  # type: ignore[arg-type]
+                f"trio.run received unrecognized yield message {msg!r}. Are you trying to use a library "
+                "written for some other framework like asyncio? That won't work without some kind of "
+                "compatibility shim."))
+            task._next_send_fn = task.coro.throw
+        del ctx.task, msg
+        if runq:
+            return None
+        return self.next_deadline()
 
 
 class RealtimeScheduler(Scheduler):

@@ -8,12 +8,17 @@
   the same (time, order made) sequence as if they were in the heap.
 * Answered requests leave the timeout FIFO early; the timeouts that do fire
   fire at the same moments.
+* A lone task woken by the scheduler is stepped inside the virtual clock, not
+  in a trio round of its own: same report, and trio (locks, nurseries, cancel
+  scopes, ``trio.sleep``) works in it as in any task.
 """
 from __future__ import annotations
 
+import trio
+
 from components import AppServer
-from playground import ClosedLoop, Exponential, OpenLoop, Response, Sim
-from playground._clock import Scheduler
+from playground import ClosedLoop, Exponential, OpenLoop, Response, Sim, VirtualClock
+from playground._clock import Scheduler, _TaskStepper
 
 
 async def _ok(request, ctx):
@@ -71,3 +76,69 @@ def test_timeouts_fire_on_time_while_thousands_of_answered_requests_leave_early(
     assert stats.ok + stats.errors["timeout"] + stats.in_flight == stats.sent
     assert stats.errors["timeout"] > 1000
     assert stats.latency.max_s < 0.5
+
+
+# -- lone woken tasks stepped inside the virtual clock ------------------------------------
+
+
+def _trio_handler():
+    """A handler that uses trio itself: a lock, a nursery, a cancel scope, trio.sleep, its own task."""
+    lock = trio.Lock()
+
+    async def handler(request, ctx):
+        me = trio.lowlevel.current_task()
+        await ctx.cpu(Exponential(0.002))
+        async with lock:
+            await trio.sleep(0.0005)
+        with trio.move_on_after(0.001) as scope:
+            await ctx.sleep(0.01 if request.id % 3 == 0 else 0.0001)
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(ctx.sleep, 0.0002)
+        assert trio.lowlevel.current_task() is me
+        return Response(200, body=b"cancelled" if scope.cancelled_caught else b"ok")
+
+    return handler
+
+
+def _run_trio_story(step_tasks: bool, monkeypatch) -> str:
+    monkeypatch.setattr(VirtualClock, "step_tasks", step_tasks)
+    sim = Sim(seed=4)
+    sim.add(AppServer("app", _trio_handler(), cores=2, workers=6, queue_limit=30))
+    sim.load(OpenLoop("app", rate=400, timeout_s=0.2, retries=1))
+    sim.at(0.7, sim.crash, "app", 0.2)
+    return sim.run(duration_s=1.5).to_json()
+
+
+def test_tasks_stepped_by_the_clock_report_exactly_what_trio_rounds_give(monkeypatch):
+    stepped, plain = _run_trio_story(True, monkeypatch), _run_trio_story(False, monkeypatch)
+    assert '"reset"' in stepped and '"ok": 0' not in stepped
+    assert stepped == plain
+    assert _run(_ok, seed=1) == _run(None, seed=1)  # and the task path still matches the inline one
+
+
+def test_the_clock_steps_lone_woken_tasks_itself(monkeypatch):
+    steps = []
+    real_step = _TaskStepper.step
+    monkeypatch.setattr(_TaskStepper, "step", lambda self: steps.append(1) or real_step(self))
+    _run(_ok, seed=1)
+    assert len(steps) > 1000
+
+
+async def test_a_stepped_task_is_cancelled_by_its_scope_as_in_a_trio_round(virtual_clock):
+    sched = virtual_clock.scheduler
+    log = []
+
+    async def sleeper():
+        try:
+            while True:
+                await sched.sleep(0.001)
+                log.append(sched.now)
+        except trio.Cancelled:
+            log.append("cancelled")
+            raise
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(sleeper)
+        sched.call_later(0.0105, lambda _: nursery.cancel_scope.cancel())
+        await trio.sleep_forever()
+    assert log[-1] == "cancelled" and len(log) == 11
