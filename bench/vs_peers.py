@@ -33,8 +33,10 @@ trio task can sleep and wake on the virtual clock per wall-clock second.
     python bench/vs_peers.py                      # defaults above
     python bench/vs_peers.py --requests 20000 --rounds 1 --rss-requests 0
 
-The last line is ``ratio_vs_simpy=<x> ratio_vs_ciw=<y>``: the engine's
-throughput divided by each peer's.
+The last line is ``ratio_vs_simpy=<x> ratio_vs_ciw=<y> tasks_vs_simpy=<z>``:
+the engine's throughput (the server without a handler) divided by each
+peer's, and the async-handler server's (real trio worker tasks) divided by
+SimPy's.
 """
 from __future__ import annotations
 
@@ -377,7 +379,8 @@ def main(argv: list[str] | None = None) -> None:
               f"served {r['served']:,} in "
               f"{r['wall_s']:.2f} s = {r['served'] / r['wall_s']:,.0f} /s")
 
-    print(f"ratio_vs_simpy={r_simpy:.2f} ratio_vs_ciw={r_ciw:.2f}")
+    r_tasks = rate["pg-tasks"] / rate["simpy"]
+    print(f"ratio_vs_simpy={r_simpy:.2f} ratio_vs_ciw={r_ciw:.2f} tasks_vs_simpy={r_tasks:.2f}")
 
 
 if __name__ == "__main__":
