@@ -17,9 +17,12 @@ from .cdn import CDN as CDN
 from .cdn import CDNEdge as CDNEdge
 from .database import Database as Database
 from .database_client import DatabaseClient as DatabaseClient
+from .database_client import DatabaseClientStats as DatabaseClientStats
 from .database_client import DatabaseError as DatabaseError
 from .database_client import DatabaseUnavailable as DatabaseUnavailable
 from .database_client import QueryError as QueryError
+from .database_failover import Failover as Failover
+from .database_failover import FailoverMonitor as FailoverMonitor
 from .dns import DNSServer as DNSServer
 from .dns import Resolver as Resolver
 from .health import HealthCheck as HealthCheck

@@ -49,6 +49,7 @@ from playground import ConfigError, Node, Request, Resource, Response, WiringErr
 
 from .database_inline import InlineKV
 from .database_replication import Follower, Shipper
+from .database_roles import Roles
 from .database_store import READ, WRITE, Result, SqlStore, StatementError, classify, dumps, loads
 
 __all__ = ["Database"]
@@ -65,13 +66,17 @@ def _check_count(name: str, value) -> None:
         raise ConfigError(f"{name} must be an integer >= 1, got {value!r}")
 
 
-class Database(InlineKV, Node):
+class Database(Roles, InlineKV, Node):
     """A database host. Defaults: read 2 ms, write 5 ms, 4 IO slots, 100 connections, accept queue 100.
 
     ``path`` is a SQLite file (default: in memory). ``schema`` is one SQL script
     or a list of them, run once when the database is built. ``replica_of``
     makes this host a read replica of that database, ``replication_lag_s``
     (seconds or a Distribution, default 0) after each batch arrives.
+    ``replication`` is ``"async"`` (default: a write is acknowledged when it
+    commits here) or ``"sync"`` (acknowledged once some replica has applied it;
+    see ``database_replication.py``); a replica keeps the setting for the day a
+    failover promotes it. ``GET /status`` answers the host's role and version.
     """
 
     kind = "database"
@@ -79,8 +84,11 @@ class Database(InlineKV, Node):
     def __init__(self, name: str, *, path: str | PathLike[str] | None = None, schema: str | Iterable[str] = (),
                  read_latency_s=0.002, write_latency_s=0.005, io_capacity: int = 4, max_connections: int = 100,
                  queue_limit: int | None = 100, replica_of: str | None = None, replication_lag_s=None,
-                 region: str | None = None) -> None:
+                 region: str | None = None, replication: str = "async") -> None:
         _check_count("max_connections", max_connections)
+        if replication not in ("async", "sync"):
+            raise ConfigError(f"replication must be 'async' or 'sync', got {replication!r}")
+        self.replication = replication
         _check_count("io_capacity", io_capacity)
         super().__init__(name, region=region, concurrency=max_connections, queue_limit=queue_limit)
         self.read_latency_s = as_distribution(read_latency_s, "read_latency_s")
@@ -106,6 +114,7 @@ class Database(InlineKV, Node):
                 raise ConfigError(f"schema failed: {exc} (in {script!r})") from None
         self.io: Resource | None = None
         self.shipper: Shipper | None = None
+        self._init_roles()
         self._reset_counts()
 
     # -- wiring -----------------------------------------------------------------------
@@ -138,7 +147,7 @@ class Database(InlineKV, Node):
     def _attach(self, sim, rng) -> None:
         super()._attach(sim, rng)
         self.io = Resource(self.sched, self.io_capacity, f"{self.name} io")
-        self._attach_inline()
+        self._attach_serving()
         if self.replica_of is not None:
             primary = sim.net.hosts[self.replica_of]
             if not primary.store.covers(self.store.version):
@@ -166,7 +175,9 @@ class Database(InlineKV, Node):
             if route.startswith("/kv/"):
                 return await self._serve_kv(request, unquote(route[4:]))
             if route == "/replication/apply" and self.replica_of is not None:
-                return self._receive(request)
+                return await self._receive(request)
+            if route == "/status":
+                return self._answer(200, dumps(self.status()), content_type="application/json")
         except _CLIENT_ERRORS + (_BadRequest,) as exc:
             self.errors += 1
             return self._answer(400, str(exc).encode() or type(exc).__name__.encode())
@@ -225,12 +236,18 @@ class Database(InlineKV, Node):
         finally:
             self.io.release()
         self._count(kind)
+        if kind == WRITE and self.replication == "sync" and self.shipper is not None:
+            version = self.store.version  # this write's: nothing ran since it committed
+            await self.shipper.wait_applied(version)
+            self.acked_version = max(self.acked_version, version)
         return result
 
     def _count(self, kind: str) -> None:
         """A statement finished: count it, and ship a committed write to the replicas."""
         if kind == WRITE:
             self.writes += 1
+            if self.replication == "async" or self.shipper is None:
+                self.acked_version = self.store.version  # acknowledged as it commits
             if self.shipper is not None:
                 self.shipper.committed()
         else:
@@ -266,13 +283,25 @@ class Database(InlineKV, Node):
         if self.shipper is not None:
             await self.shipper.run()
 
-    def _receive(self, request: Request) -> Response:
-        due = self.follower.receive(loads(request.body), self.sched.now, self.replication_lag.sample(self.rng))
+    async def _receive(self, request: Request) -> Response:
+        batch = loads(request.body)
+        sender = batch.get("primary", self.replica_of)
+        if sender != self.replica_of:  # a deposed primary still shipping: refuse its history
+            return self._answer(409, f"{self.name!r} replicates {self.replica_of!r}, not {sender!r}".encode())
+        due = self.follower.receive(batch, self.sched.now, self.replication_lag.sample(self.rng))
         if due is not None:
             self.sched.call_at(due, self._apply_due)
+        if batch.get("sync") and self.follower.pending:  # answer once applied: the primary acks on that
+            await self.sleep(max(0.0, self.follower.last_due - self.sched.now))
+            self._apply_due()
         return self._answer(200, dumps(self.follower.position()), content_type="application/json")
 
     def _apply_due(self, _=None) -> None:
+        # The lag stands for the whole pipe from the primary (its sender, the wire, the replay):
+        # what is still in it when the primary dies stays with the primary, and a promotion drops it.
+        primary = self.net.hosts.get(self.replica_of) if self.replica_of is not None else None
+        if primary is not None and not primary.up:
+            return
         self.follower.apply_due(self.sched.now)
 
     # -- outside the simulation -------------------------------------------------------------
@@ -318,6 +347,7 @@ class Database(InlineKV, Node):
                 d["apply_errors"] = f.apply_errors
         elif self.shipper is not None:
             d.update(self.shipper.detail())
+        d.update(self._roles_detail())
         if self.crashes:
             d["crashes"] = self.crashes
         return d

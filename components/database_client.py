@@ -2,11 +2,12 @@
 
 In the real world this is the database driver plus a little routing (Django's
 database routers, Rails' ``connects_to reading:``): writes go to the primary,
-reads may go to read replicas in turn, and a replica that is down or too far
-behind is skipped for the primary. The client keeps no connection and no
-state but a round-robin position, its counters and the newest version it has
-written; each call is one request over the simulated network from the
-``caller`` (the calling ``Node`` or an app server's ``Context``).
+reads may go to read replicas, the nearest first, and a replica that is down
+or too far behind is skipped. Finding the primary and choosing a replica are
+in ``database_routing.py``. Each call is one request over the simulated
+network from the ``caller`` (the calling ``Node`` or an app server's
+``Context``); the client keeps its routing state, counters and the newest
+version it has written.
 
     db = DatabaseClient("db", replicas=["db-r1", "db-r2"])
     await db.execute(ctx, "INSERT INTO users (name) VALUES (?)", ["ada"])
@@ -24,15 +25,18 @@ Network failures (``Timeout``, ``Refused``, ``Reset``) pass through unchanged.
 """
 from __future__ import annotations
 
+from collections import Counter
+from dataclasses import dataclass
 from typing import Any, Callable, Protocol, Sequence
 from urllib.parse import quote
 
-from playground import ConfigError, PlaygroundError, Request, RequestError, Response
+from playground import ConfigError, PlaygroundError, Refused, Request, RequestError, Response
 from playground._errors import check_positive
 
+from .database_routing import DnsName, Endpoints, ReplicaChooser, host_of
 from .database_store import READ, StatementError, classify, dumps, loads
 
-__all__ = ["DatabaseClient", "DatabaseError", "QueryError", "DatabaseUnavailable"]
+__all__ = ["DatabaseClient", "DatabaseClientStats", "DatabaseError", "QueryError", "DatabaseUnavailable"]
 
 
 class DatabaseError(PlaygroundError):
@@ -62,36 +66,74 @@ class Caller(Protocol):
 
 
 class DatabaseClient:
-    """Talks to database ``primary`` (and, for reads, ``replicas`` round robin).
+    """Talks to a database: writes to its primary, reads to the nearest healthy replica.
 
-    ``timeout_s`` (default 5) bounds each request. With ``read_your_writes``, a
-    replica read asks for at least the newest version this client has written,
-    and a replica that is behind (``x-stale``) is skipped for the primary.
+    The primary is ``primary`` (a host, or with ``dns`` a name that DNS host
+    resolves), or the first of ``endpoints`` that accepts writes. Reads go to
+    ``replicas`` ranked per calling host: same region first, then by link
+    latency; one that fails is skipped for ``avoid_failed_s`` (default 5);
+    when none answers, the primary serves the read. ``timeout_s`` (default 5)
+    bounds each request. With ``read_your_writes``, a replica read asks for at
+    least the newest version this client has written, and a replica that is
+    behind (``x-stale``) is skipped for the primary.
+
+        >>> db = DatabaseClient(endpoints=["db", "db-r1"], replicas=["db-r1"])
+        >>> db.hosts
+        ('db', 'db-r1')
     """
 
-    def __init__(self, primary: str, *, replicas: Sequence[str] = (), timeout_s: float = 5.0,
-                 read_your_writes: bool = False) -> None:
-        if not isinstance(primary, str) or not primary:
+    def __init__(self, primary: str | None = None, *, endpoints: Sequence[str] | None = None,
+                 dns: str | None = None, replicas: Sequence[str] = (), timeout_s: float = 5.0,
+                 read_your_writes: bool = False, avoid_failed_s: float = 5.0) -> None:
+        if primary is not None and endpoints is not None:
+            raise ConfigError(f"give the database as primary or as endpoints, not both, "
+                              f"got primary={primary!r}, endpoints={endpoints!r}")
+        if endpoints is not None:
+            if isinstance(endpoints, str) or not endpoints or not all(isinstance(e, str) and e for e in endpoints) \
+                    or len(set(endpoints)) != len(endpoints):
+                raise ConfigError(f"endpoints must be a non-empty list of distinct host names, got {endpoints!r}")
+            if dns is not None:
+                raise ConfigError(f"dns resolves a primary name: give it with primary, not endpoints, got dns={dns!r}")
+        elif not isinstance(primary, str) or not primary:
             raise ConfigError(f"primary must be a host name, got {primary!r}")
+        if dns is not None and (not isinstance(dns, str) or not dns):
+            raise ConfigError(f"dns must be the DNS server's host name, got {dns!r}")
         if isinstance(replicas, str) or not all(isinstance(r, str) and r for r in replicas):
             raise ConfigError(f"replicas must be a list of host names, got {replicas!r}")
         replicas = tuple(replicas)
-        if primary in replicas or len(set(replicas)) != len(replicas):
+        if len(set(replicas)) != len(replicas) or (primary is not None and primary in replicas):
             raise ConfigError(f"replicas must be distinct and must not include the primary {primary!r}, "
                               f"got {list(replicas)!r}")
         check_positive("timeout_s", timeout_s)
-        self.primary = primary
+        check_positive("avoid_failed_s", avoid_failed_s, allow_zero=True)
+        self.primary = primary if primary is not None else endpoints[0]
+        self.endpoints = Endpoints(endpoints) if endpoints is not None else None
+        self.dns_name = DnsName(dns, primary, float(timeout_s)) if dns is not None else None
         self.replicas = replicas
         self.timeout_s = float(timeout_s)
         self.read_your_writes = bool(read_your_writes)
+        self.chooser = ReplicaChooser(replicas, float(avoid_failed_s))
         self.last_version = 0  # the newest write this client saw acknowledged
         self.reads = self.writes = self.replica_reads = self.fallbacks = 0
-        self._turn = 0
+        self.reads_by_host: Counter[str] = Counter()
+        self._sim = None
 
     @property
     def hosts(self) -> tuple[str, ...]:
         """Every host this client may call (for an app server's ``calls=``)."""
-        return (self.primary, *self.replicas)
+        if self.dns_name is not None:
+            first: tuple[str, ...] = (self.dns_name.dns,)
+        elif self.endpoints is not None:
+            first = self.endpoints.hosts
+        else:
+            first = (self.primary,)
+        return tuple(dict.fromkeys((*first, *self.replicas)))
+
+    def stats(self) -> "DatabaseClientStats":
+        eps = self.endpoints
+        return DatabaseClientStats(self.reads, self.writes, self.replica_reads, self.fallbacks,
+                                   dict(sorted(self.reads_by_host.items())), eps.switches if eps else 0,
+                                   self.dns_name.lookups if self.dns_name else 0)
 
     # -- SQL ------------------------------------------------------------------------------
     async def query(self, caller: Caller, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> list[tuple]:
@@ -140,31 +182,70 @@ class DatabaseClient:
         return response.status != 404
 
     # -- routing -------------------------------------------------------------------------------
+    def _bind(self, caller) -> Any:
+        host = host_of(caller)
+        if host.sim is not self._sim:  # a new simulation: what was learnt about hosts is void
+            self._sim = host.sim
+            self.chooser.forget()
+            if self.dns_name is not None:
+                self.dns_name.forget()
+        return host
+
     async def _write(self, caller: Caller, make: Callable[[], Request], missing_ok: bool = False) -> Response:
         self.writes += 1
-        response = await self._send(caller, self.primary, make(), missing_ok)
+        response = await self._to_primary(caller, make, missing_ok)
         version = response.headers.get("x-db-version", "0")
         self.last_version = max(self.last_version, int(version) if version.isdigit() else 0)
         return response
 
+    async def _to_primary(self, caller: Caller, make: Callable[[], Request], missing_ok: bool) -> Response:
+        self._bind(caller)
+        if self.endpoints is None:
+            host = self.primary
+            if self.dns_name is not None:
+                host = await self.dns_name.resolve(caller)
+                if host is None:
+                    raise DatabaseUnavailable(self.dns_name.dns, 503, f"cannot resolve {self.primary!r}")
+            return await self._send(caller, host, make(), missing_ok)
+        last: Exception | None = None
+        for host in self.endpoints.order():
+            try:
+                response = await self._send(caller, host, make(), missing_ok)
+            except Refused as exc:  # nobody there: the next endpoint may be the primary now
+                last = exc
+                continue
+            except QueryError as exc:
+                if exc.status != 403:  # 403: a read-only replica; anything else is the statement's fault
+                    raise
+                last = exc
+                continue
+            self.endpoints.settle(host)
+            return response
+        raise last
+
     async def _read(self, caller: Caller, make: Callable[[], Request], missing_ok: bool = False) -> Response:
         self.reads += 1
         if not self.replicas:
-            return await self._send(caller, self.primary, make(), missing_ok)
-        replica = self.replicas[self._turn % len(self.replicas)]
-        self._turn += 1
-        self.replica_reads += 1
-        request = make()
-        if self.read_your_writes and self.last_version:
-            request.headers["x-min-version"] = str(self.last_version)
-        try:
-            response = await self._send(caller, replica, request, missing_ok)
-        except RequestError:  # the replica is down or overloaded: the primary can answer
-            self.fallbacks += 1
-            return await self._send(caller, self.primary, make(), missing_ok)
-        if self.read_your_writes and response.headers.get("x-stale"):
-            self.fallbacks += 1
-            return await self._send(caller, self.primary, make(), missing_ok)
+            return await self._to_primary(caller, make, missing_ok)
+        host = self._bind(caller)
+        for replica in self.chooser.order(host, host.sched.now):
+            request = make()
+            if self.read_your_writes and self.last_version:
+                request.headers["x-min-version"] = str(self.last_version)
+            try:
+                response = await self._send(caller, replica, request, missing_ok)
+            except RequestError:  # down, cut off or overloaded: try the next one, skip it for a while
+                self.chooser.failed(replica, host.sched.now)
+                self.fallbacks += 1
+                continue
+            if self.read_your_writes and response.headers.get("x-stale"):
+                self.fallbacks += 1
+                break  # behind this client's own writes: the primary has them
+            self.replica_reads += 1
+            self.reads_by_host[replica] += 1
+            return response
+        response = await self._to_primary(caller, make, missing_ok)
+        self.reads_by_host["(primary)"] += 1
         return response
 
     async def _send(self, caller: Caller, host: str, request: Request, missing_ok: bool) -> Response:
@@ -178,7 +259,23 @@ class DatabaseClient:
 
     def __repr__(self) -> str:
         replicas = f" replicas={list(self.replicas)}" if self.replicas else ""
-        return f"<DatabaseClient {self.primary!r}{replicas}>"
+        where = f"endpoints={list(self.endpoints.hosts)}" if self.endpoints else repr(self.primary)
+        via = f" via dns {self.dns_name.dns!r}" if self.dns_name else ""
+        return f"<DatabaseClient {where}{via}{replicas}>"
+
+
+@dataclass(frozen=True)
+class DatabaseClientStats:
+    """What a client did: ``reads_by_host`` counts where reads were served ("(primary)" for the primary);
+    ``endpoint_switches`` how often the writable endpoint changed; ``dns_lookups`` queries to the DNS."""
+
+    reads: int
+    writes: int
+    replica_reads: int
+    fallbacks: int
+    reads_by_host: dict[str, int]
+    endpoint_switches: int
+    dns_lookups: int
 
 
 def _kv_path(key: str) -> str:

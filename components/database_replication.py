@@ -1,8 +1,8 @@
-"""Asynchronous replication: a primary ships its log, a replica applies it a little later.
+"""Replication: a primary ships its log, a replica applies it a little later.
 
 In the real world a read replica (a PostgreSQL standby, a MySQL replica) holds
 a connection to its primary, receives each committed write from the log and
-replays it. It is asynchronous: the primary acknowledges a write before any
+replays it. By default it is asynchronous: the primary acknowledges a write before any
 replica has it, so a read from a replica right after a write can return the old
 value, and the replica reports how far behind it is.
 
@@ -12,8 +12,15 @@ simulated network (so partitions, latency and a crashed replica apply), a lag
 between a batch's arrival and its replay (``Follower``), in-order application,
 and catch-up: a replica answers every batch with its position, so after a crash
 (which loses what it had received but not applied) the primary ships again
-from there. Left out: the replica's IO cost of replaying, conflict handling
-(replicas are read-only), synchronous replication and failover/promotion.
+from there. Left out: the replica's IO cost of replaying and conflict handling
+(replicas are read-only).
+
+Synchronous replication (``Database(replication="sync")``, like PostgreSQL's
+``synchronous_standby_names = 'ANY 1 (...)'``): each batch asks the replica to
+answer only once it has applied it, and a write is acknowledged when at least
+one replica has applied it (``Shipper.wait_applied``). The price is the
+replica's lag and a round trip on every write; the gain is that the replica a
+failover promotes has every acknowledged write (``database_failover.py``).
 
 ``Follower`` is plain synchronous logic; only ``Shipper`` waits.
 """
@@ -38,6 +45,7 @@ SHIP_BATCH_ENTRIES = 500
 HEARTBEAT_S = 1.0
 SHIP_RETRY_S = 0.2
 SHIP_TIMEOUT_S = 2.0
+SYNC_SHIP_TIMEOUT_S = 30.0  # a synchronous batch is answered after the replica's lag
 
 
 class Follower:
@@ -94,10 +102,12 @@ class Follower:
             applied += 1
         return applied
 
-    def lose_unapplied(self) -> None:
-        """The replica crashed: what it had received but not applied is gone."""
+    def lose_unapplied(self) -> int:
+        """The replica crashed (or is promoted): what it had received but not applied is gone; how many."""
+        lost = len(self.pending)
         self.pending.clear()
         self.received = self.store.version
+        return lost
 
     @property
     def behind_versions(self) -> int:
@@ -112,16 +122,35 @@ class Shipper:
         self.store = primary.store
         self.replicas = replicas
         self.commits = CommitSignal(primary.sched)
+        self.confirmations = CommitSignal(primary.sched)  # a replica reported a newer applied version
+        self.sync = primary.replication == "sync"
         self.applied: dict[str, int] = {}  # each replica's last reported applied version
+        self._scope: trio.CancelScope | None = None
+
+    @property
+    def confirmed(self) -> int:
+        """The newest version some replica has applied (what a synchronous write waits for)."""
+        return max(self.applied.values(), default=0)
+
+    async def wait_applied(self, version: int) -> None:
+        """Return once some replica has applied ``version`` (synchronous replication)."""
+        while self.confirmed < version:
+            await self.confirmations.wait(HEARTBEAT_S)
 
     def committed(self) -> None:
         """A write committed: wake the shipping tasks."""
         self.commits.notify()
 
     async def run(self) -> None:
-        async with trio.open_nursery() as nursery:
-            for name in self.replicas:
-                nursery.start_soon(self._ship, name)
+        with trio.CancelScope() as self._scope:
+            async with trio.open_nursery() as nursery:
+                for name in self.replicas:
+                    nursery.start_soon(self._ship, name)
+
+    def stop(self) -> None:
+        """Stop shipping (the replica set changed, or this host is no longer a primary)."""
+        if self._scope is not None:
+            self._scope.cancel()
 
     async def _ship(self, replica: str) -> None:
         primary, store = self.primary, self.store
@@ -130,10 +159,13 @@ class Shipper:
             if known is not None and known >= store.version:
                 await self.commits.wait(HEARTBEAT_S)
             entries = store.log_after(known, SHIP_BATCH_ENTRIES) if known is not None else []
-            body = dumps({"head": store.version, "entries": [e.to_json() for e in entries]})
+            batch: dict[str, Any] = {"primary": primary.name, "head": store.version,
+                                     "entries": [e.to_json() for e in entries]}
+            if self.sync:
+                batch["sync"] = True
             try:
-                response = await primary.call(replica, Request("POST", "/replication/apply", body=body),
-                                              SHIP_TIMEOUT_S)
+                response = await primary.call(replica, Request("POST", "/replication/apply", body=dumps(batch)),
+                                              SYNC_SHIP_TIMEOUT_S if self.sync else SHIP_TIMEOUT_S)
             except RequestError:
                 response = None
             if response is None or response.status != 200:
@@ -141,7 +173,10 @@ class Shipper:
                 continue
             position = loads(response.body)
             known = int(position["received"])
-            self.applied[replica] = int(position["applied"])
+            applied = int(position["applied"])
+            if applied > self.applied.get(replica, -1):
+                self.applied[replica] = applied
+                self.confirmations.notify()
             if len(self.applied) == len(self.replicas):
                 store.trim_log(min(self.applied.values()))
 
