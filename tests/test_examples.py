@@ -131,6 +131,22 @@ def fault_injection(out):
     find(r"\d+ requests, 0 errors", out)
 
 
+def db_failover(out):
+    lost, missing = find(r"async: lost acknowledged writes (\d+) \(missing from db-r1: (\d+)\)", out)
+    assert int(lost) == int(missing) > 50
+    find(r"sync: lost acknowledged writes 0 \(missing from db-r1: 0\)", out)
+    (p50,) = find(r"replication=sync: .* order p50 (\d+) ms", out)
+    assert num(p50) > 400  # every write waited for a replica's 0.5 s lag
+
+
+def nearest_replica(out):
+    local, far, back = find(r"eu reads: (\S+) ms local, (\S+) ms while db-eu was down \(from db-us\), "
+                            r"(\S+) ms after it came back", out)
+    assert num(local) < 5 and 80 <= num(far) < 90 and num(back) < 5
+    find(r"\d+ reads, 0 failed", out)
+    assert "db-ap" not in find(r"Reads served by: (.*)", out)[0]
+
+
 CHECKS = {
     "stage1_monolith.py": stage1,
     "stage2_separate_db.py": stage2,
@@ -147,6 +163,8 @@ CHECKS = {
     "quart_app.py": quart_app,
     "aiocache_api.py": aiocache_api,
     "fault_injection.py": fault_injection,
+    "db_failover.py": db_failover,
+    "nearest_replica.py": nearest_replica,
 }
 
 
