@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import random
 import re
 from typing import TYPE_CHECKING
 
@@ -91,13 +92,20 @@ class Load:
         self.stopped = False
 
     # -- engine side ------------------------------------------------------------
-    def _attach(self, sim: "Sim", rng, conn_ids: itertools.count) -> None:
+    def _attach(self, sim: "Sim", seed, conn_ids: itertools.count, measure_from: float | None = None,
+                windows: bool = False) -> None:
+        # Common random numbers: one stream per purpose, so two variants run with the same
+        # seed see the same arrivals even when they differ in what is asked (the write share,
+        # the keys) or in how often a request is retried.
         self.sim = sim
         self.net = sim.net
         self.sched = sim.sched
-        self.rng = rng
+        base = f"{seed}/load/{self.name}"
+        self.rng = random.Random(f"{base}/arrivals")  # gaps between arrivals, think times
+        self.workload_rng = random.Random(f"{base}/workload")  # paths, keys, reads or writes
+        self.retry_rng = random.Random(f"{base}/retries")  # back-off jitter
         self._conn_ids = conn_ids
-        self.metrics = ClientMetrics(self.name, sim.sched.now)
+        self.metrics = ClientMetrics(self.name, sim.sched.now, measure_from=measure_from, windows=windows)
         self.stopped = False
 
     @property
@@ -110,7 +118,7 @@ class Load:
         self.stopped = True
 
     def _new_request(self, user: int, conn: int, request: Request | None = None) -> _Pending:
-        req = self.workload.request(self.rng) if request is None else request
+        req = self.workload.request(self.workload_rng) if request is None else request
         req.client = self.client
         req.id = self.sim._next_request_id()
         req.conn = conn
@@ -119,7 +127,7 @@ class Load:
         return _Pending(self, self.sched.now, req, user)
 
     def _issue(self, pending: _Pending) -> None:
-        self.metrics.sent += 1
+        self.metrics.record_sent(pending.start)
         self._send(pending)
 
     def _send(self, pending: _Pending) -> None:
@@ -141,7 +149,7 @@ class Load:
     def _send_resolved(self, pending: _Pending, req: Request, asked_at: float, address: str | None) -> None:
         """The resolver answered: send to ``address``; no address is an error of kind ``dns``."""
         if address is None:
-            self.metrics.record_error(self.sched.now, "dns")
+            self.metrics.record_error(self.sched.now, "dns", start=pending.start)
             self._done(pending, False)
             return
         left_s = self.timeout_s - (self.sched.now - asked_at)
@@ -155,7 +163,7 @@ class Load:
         m = self.metrics
         if isinstance(result, Response):
             if result.status < 500:
-                m.record_ok(now, now - pending.start, result.status)
+                m.record_ok(now, now - pending.start, result.status, start=pending.start)
                 self._done(pending, True)
                 return
             kind, status = "5xx", result.status
@@ -166,11 +174,11 @@ class Load:
         if (pending.attempt < self.retries and kind in RETRY_ON and pending.request.idempotent
                 and now - pending.start < self.timeout_s * (self.retries + 1)):
             pending.attempt += 1
-            m.retries += 1
-            backoff = self.retry_backoff_s * (2 ** (pending.attempt - 1)) * (0.5 + self.rng.random())
+            m.record_retry(pending.start)
+            backoff = self.retry_backoff_s * (2 ** (pending.attempt - 1)) * (0.5 + self.retry_rng.random())
             self.sched.call_later(backoff, pending.resend)
             return
-        m.record_error(now, kind, status)
+        m.record_error(now, kind, status, start=pending.start)
         self._done(pending, False)
 
     def _done(self, pending: _Pending, ok: bool) -> None:

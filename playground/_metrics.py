@@ -99,6 +99,25 @@ class LatencyHistogram:
     def max_s(self) -> float:
         return self._max
 
+    def index(self, seconds: float) -> int:
+        """The slot ``seconds`` falls in (what ``record`` increments); for sparse per-second counts."""
+        us = min(max(int(seconds * _US + 0.5), 1), _HIGHEST_US)
+        bucket = (us | self._mask).bit_length() - self._bits
+        return (bucket << self._half_bits) + (us >> bucket)
+
+    def add_counts(self, counts: dict[int, int], sum_s: float, max_s: float) -> None:
+        """Add values already counted by slot (``index``): as if each had been recorded."""
+        arr = self._counts
+        n = 0
+        for i, c in counts.items():
+            arr[i] += c
+            n += c
+        if n:
+            self._dirty = True
+            self.count += n
+            self._sum += sum_s
+            self._max = max(self._max, max_s)
+
     def merge(self, other: "LatencyHistogram") -> None:
         self._flush().add(other._flush())
         self.count += other.count
@@ -223,13 +242,38 @@ class ClientStats:
         return self.failed / done if done else 0.0
 
 
-class ClientMetrics:
-    """Counters, a latency histogram and a per-second series for one load stream."""
+class _Window:
+    """What the requests that *arrived* in one interval did (for a warm-up chosen after the run)."""
 
-    def __init__(self, name: str, start: float, interval_s: float = 1.0) -> None:
+    __slots__ = ("sent", "ok", "retries", "errors", "statuses", "counts", "sum_s", "max_s")
+
+    def __init__(self) -> None:
+        self.sent = self.ok = self.retries = 0
+        self.errors: Counter[str] = Counter()
+        self.statuses: Counter[int] = Counter()
+        self.counts: dict[int, int] = {}  # latency histogram slot -> count: sparse, a few hundred at most
+        self.sum_s = 0.0
+        self.max_s = 0.0
+
+
+class ClientMetrics:
+    """Counters, a latency histogram and a per-second series for one load stream.
+
+    The measurement window: requests that arrive before ``measure_from`` (a
+    warm-up) are left out of the counters and the histogram; they still show
+    in the per-second ``series``. A request belongs to the window it arrived
+    in, so ``sent == ok + errors + in_flight`` holds for the window too. With
+    ``windows``, the same figures are also kept per arrival interval, so that
+    the warm-up can be chosen after the run (``stats(since_s=...)``).
+    """
+
+    def __init__(self, name: str, start: float, interval_s: float = 1.0, *, measure_from: float | None = None,
+                 windows: bool = False) -> None:
         self.name = name
         self.start = start
         self.interval_s = interval_s
+        self.measure_from = start if measure_from is None else measure_from
+        self.windows: dict[int, _Window] | None = {} if windows else None
         self.sent = 0
         self.ok = 0
         self.retries = 0
@@ -255,17 +299,85 @@ class ClientMetrics:
                 self._current = i
         return b
 
-    def record_ok(self, now: float, latency_s: float, status: int = 200) -> None:
+    def _window(self, start: float) -> _Window:
+        i = int((start - self.start) / self.interval_s)
+        w = self.windows.get(i)
+        if w is None:
+            w = self.windows[i] = _Window()
+        return w
+
+    def record_sent(self, start: float) -> None:
+        """A request arrived (was due) at ``start``."""
+        if self.windows is not None:
+            self._window(start).sent += 1
+        if start >= self.measure_from:
+            self.sent += 1
+
+    def record_retry(self, start: float) -> None:
+        if self.windows is not None:
+            self._window(start).retries += 1
+        if start >= self.measure_from:
+            self.retries += 1
+
+    def record_ok(self, now: float, latency_s: float, status: int = 200, *, start: float | None = None) -> None:
+        """An answer at ``now`` to a request that arrived at ``start`` (default ``now - latency_s``)."""
+        self._bucket(now).record(latency_s)
+        if start is None:
+            start = now - latency_s
+        if self.windows is not None:
+            w = self._window(start)
+            w.ok += 1
+            w.statuses[status] += 1
+            i = self.latency.index(latency_s)
+            w.counts[i] = w.counts.get(i, 0) + 1
+            w.sum_s += latency_s
+            if latency_s > w.max_s:
+                w.max_s = latency_s
+        if start < self.measure_from:
+            return
         self.ok += 1
         self.statuses[status] += 1
         self.latency.record(latency_s)
-        self._bucket(now).record(latency_s)
 
-    def record_error(self, now: float, kind: str, status: int | None = None) -> None:
+    def record_error(self, now: float, kind: str, status: int | None = None, *, start: float | None = None) -> None:
+        self._bucket(now).errors += 1
+        if self.windows is not None and start is not None:
+            w = self._window(start)
+            w.errors[kind] += 1
+            if status is not None:
+                w.statuses[status] += 1
+        if start is not None and start < self.measure_from:
+            return
         self.errors[kind] += 1
         if status is not None:
             self.statuses[status] += 1
-        self._bucket(now).errors += 1
+
+    def arrival_series(self) -> list[tuple[int, int, float]]:
+        """Per arrival interval: (index, answered ok, sum of their latencies); needs ``windows``."""
+        if self.windows is None:
+            return []
+        return [(i, w.ok, w.sum_s) for i, w in sorted(self.windows.items())]
+
+    def window_stats(self, since_s: float, now: float, duration_s: float) -> tuple[ClientStats, LatencyHistogram]:
+        """The figures of the requests that arrived ``since_s`` or more after the start (needs ``windows``)."""
+        first = int(round(since_s / self.interval_s))
+        sent = ok = retries = 0
+        errors: Counter[str] = Counter()
+        statuses: Counter[int] = Counter()
+        hist = LatencyHistogram()
+        for i, w in sorted(self.windows.items()):
+            if i < first:
+                continue
+            sent += w.sent
+            ok += w.ok
+            retries += w.retries
+            errors.update(w.errors)
+            statuses.update(w.statuses)
+            hist.add_counts(w.counts, w.sum_s, w.max_s)
+        stats = ClientStats(name=self.name, sent=sent, ok=ok, errors=dict(sorted(errors.items())),
+                            in_flight=sent - ok - sum(errors.values()), retries=retries, duration_s=duration_s,
+                            latency=hist.summary(), statuses=dict(sorted(statuses.items())))
+        return stats, hist
 
     def series(self) -> list[SeriesRow]:
         return [self._series[i].row(i * self.interval_s) for i in sorted(self._series)]

@@ -56,6 +56,8 @@ class Report:
     title: str = ""
     overall: LatencySummary | None = None  # every load's latencies together
     host_series: dict[str, list[HostSeriesRow]] = field(default_factory=dict)  # per host, per second
+    warmup_s: float = 0.0  # left out at the start; ``duration_s`` is the measured window after it
+    warmup_rule: str = ""  # how warmup_s was chosen: "" (given) or "MSER-5" (warmup_s="auto")
 
     # -- headline figures (all loads together) --------------------------------------
     @property
@@ -119,7 +121,11 @@ class Report:
     # -- output ------------------------------------------------------------------------
     def __rich__(self):
         parts = []
-        t = Table(title=self.title or f"Run: {self.duration_s:g} s simulated, seed {self.seed!r}", title_justify="left")
+        window = f"{self.duration_s + self.warmup_s:g} s simulated"
+        if self.warmup_s or self.warmup_rule:
+            window += f", warm-up {self.warmup_s:g} s left out" + (f" (chosen by {self.warmup_rule})"
+                                                                  if self.warmup_rule else "")
+        t = Table(title=self.title or f"Run: {window}, seed {self.seed!r}", title_justify="left")
         for col in ("load", "sent", "ok", "errors", "in flight", "ok/s", "p50 ms", "p90 ms", "p99 ms", "p99.9 ms", "max ms"):
             t.add_column(col, justify="left" if col in ("load", "errors") else "right")
         for c in self.clients.values():

@@ -42,6 +42,7 @@ from ._network import Network
 from ._node import Node
 from ._report import Report
 from ._series import SeriesSampler
+from ._warmup import check_warmup, choose_warmup
 
 __all__ = ["Sim", "Client"]
 
@@ -228,24 +229,33 @@ class Sim:
                 visit(name, [name])
 
     # -- running ---------------------------------------------------------------------
-    def run(self, duration_s: float = 10.0, *, drain_s: float | None = None) -> Report:
-        """Run for ``duration_s`` simulated seconds and return the report (synchronous)."""
-        self._check_run_args(duration_s, drain_s)
-        self.validate()
-        if self.realtime:
-            return trio.run(self.run_async, duration_s, drain_s)
-        # time goes on from where the last run ended, so TTLs and lags stay meaningful across runs
-        return trio.run(self.run_async, duration_s, drain_s, clock=VirtualClock(start_s=self.sched.now))
+    def run(self, duration_s: float = 10.0, *, warmup_s: float | str = 0.0, drain_s: float | None = None) -> Report:
+        """Run for ``duration_s`` simulated seconds and return the report (synchronous).
 
-    def _check_run_args(self, duration_s, drain_s) -> None:
+        ``warmup_s``: the first seconds of the run, left out of the client
+        figures (requests that *arrive* in them are not measured), so a cold
+        cache or an empty queue does not colour the result. ``"auto"`` chooses
+        it after the run with MSER-5 on the per-second series; the report says
+        what was used (``report.warmup_s``). ``duration_s`` includes it.
+        """
+        self._check_run_args(duration_s, drain_s, warmup_s)
+        self.validate()
+        run = functools.partial(self.run_async, duration_s, drain_s, warmup_s=warmup_s)
+        if self.realtime:
+            return trio.run(run)
+        # time goes on from where the last run ended, so TTLs and lags stay meaningful across runs
+        return trio.run(run, clock=VirtualClock(start_s=self.sched.now))
+
+    def _check_run_args(self, duration_s, drain_s, warmup_s=0.0) -> None:
         check_positive("duration_s", duration_s, allow_inf=True)  # inf: serve until stop()
         if drain_s is not None:
             check_positive("drain_s", drain_s, allow_zero=True)
+        check_warmup(warmup_s, duration_s)
         if self.running:
             raise ConfigError("this Sim is already running")
 
     async def run_async(self, duration_s: float = 10.0, drain_s: float | None = None, *,
-                        task_status=trio.TASK_STATUS_IGNORED) -> Report:
+                        warmup_s: float | str = 0.0, task_status=trio.TASK_STATUS_IGNORED) -> Report:
         """Run inside an existing trio run and return the report.
 
         Under a ``VirtualClock`` (pytest's ``virtual_clock`` fixture) the run
@@ -256,14 +266,15 @@ class Sim:
         ``await nursery.start(sim.run_async, ...)`` returns once every host is
         up (so real traffic can be sent in with ``sim.net.call``).
         """
-        self._check_run_args(duration_s, drain_s)
+        self._check_run_args(duration_s, drain_s, warmup_s)
         self.validate()
         clock = trio.lowlevel.current_clock()
         if (not self.realtime and not isinstance(clock, VirtualClock) and not math.isinf(duration_s)
                 and task_status is trio.TASK_STATUS_IGNORED):
             # Under a wall clock (``python -m trio``, a plain trio.run) a virtual-time run
             # goes to a worker thread with a trio run and a virtual clock of its own.
-            return await trio.to_thread.run_sync(functools.partial(self.run, duration_s, drain_s=drain_s))
+            return await trio.to_thread.run_sync(functools.partial(self.run, duration_s, drain_s=drain_s,
+                                                                   warmup_s=warmup_s))
         realtime = self.realtime or not isinstance(clock, VirtualClock)
         async with trio.open_nursery() as nursery:
             if realtime:
@@ -271,7 +282,7 @@ class Sim:
                 nursery.start_soon(sched.drive)
             else:
                 sched = clock.scheduler
-            report = await self._run_on(sched, duration_s, drain_s, task_status)
+            report = await self._run_on(sched, duration_s, drain_s, task_status, warmup_s)
             nursery.cancel_scope.cancel()
         return report
 
@@ -289,7 +300,7 @@ class Sim:
             self._loads_scope.cancel()
 
     async def _run_on(self, sched: Scheduler, duration_s: float, drain_s: float | None,
-                      task_status=trio.TASK_STATUS_IGNORED) -> Report:
+                      task_status=trio.TASK_STATUS_IGNORED, warmup_s: float | str = 0.0) -> Report:
         _seed_trio_scheduler(self.seed)
         wall0 = time.perf_counter()
         self.sched = sched
@@ -304,8 +315,10 @@ class Sim:
         conn_ids = itertools.count(1)
         for name, node in self.net.hosts.items():
             node._attach(self, random.Random(f"{self.seed}/host/{name}"))
+        auto = warmup_s == "auto"
+        measure_from = self._t0 + (0.0 if auto else float(warmup_s))
         for load in self.loads:
-            load._attach(self, random.Random(f"{self.seed}/load/{load.name}"), conn_ids)
+            load._attach(self, self.seed, conn_ids, measure_from, windows=auto)
         until = self._t0 + duration_s
         if drain_s is None:
             drain_s = max([load.longest_s for load in self.loads] or [0.0]) + 1.0
@@ -340,7 +353,7 @@ class Sim:
                 while sched.now < deadline and any(l.metrics.in_flight for l in self.loads):
                     await sched.sleep(min(0.05, deadline - sched.now))
                 end = sched.now
-                report = self._report(duration_s, end, time.perf_counter() - wall0)
+                report = self._report(duration_s, end, time.perf_counter() - wall0, warmup_s)
                 if sched.realtime:  # the wall clock would go on delivering into hosts being torn down
                     sched.halt()
                 nursery.cancel_scope.cancel()
@@ -351,17 +364,27 @@ class Sim:
         self.last_report = report
         return report
 
-    def _report(self, duration_s: float, end: float, wall_s: float) -> Report:
+    def _report(self, duration_s: float, end: float, wall_s: float, warmup_s: float | str = 0.0) -> Report:
         clients = {}
         overall = LatencyHistogram()
-        for load in self.loads:
-            # throughput is per second of load, not of the drain that follows it
-            clients[load.name] = load.metrics.stats(end, duration_s=duration_s)
-            overall.merge(load.metrics.latency)
+        rule = "MSER-5" if warmup_s == "auto" else ""
+        if warmup_s == "auto":
+            warmup_s = choose_warmup([load.metrics for load in self.loads], duration_s)
+            for load in self.loads:
+                clients[load.name], hist = load.metrics.window_stats(warmup_s, end, duration_s - warmup_s)
+                overall.merge(hist)
+        else:
+            warmup_s = min(float(warmup_s), duration_s)  # a run stopped early may end inside its warm-up
+            for load in self.loads:
+                # throughput is per second of load, not of the drain that follows it
+                clients[load.name] = load.metrics.stats(end, duration_s=duration_s - warmup_s)
+                overall.merge(load.metrics.latency)
         host_series = self._sampler.finish(end)
         return Report(
             seed=self.seed,
-            duration_s=duration_s,
+            duration_s=duration_s - warmup_s,
+            warmup_s=warmup_s,
+            warmup_rule=rule,
             wall_s=wall_s,
             clients=clients,
             components={n.name: n.stats() for n in self.net.hosts.values() if not isinstance(n, Client)},

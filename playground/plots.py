@@ -26,7 +26,7 @@ from ._errors import PlaygroundError
 if TYPE_CHECKING:
     from ._report import Report
 
-__all__ = ["plot_run", "plot_stages", "PlotsUnavailable"]
+__all__ = ["plot_run", "plot_stages", "sweep_plot", "PlotsUnavailable"]
 
 
 class PlotsUnavailable(PlaygroundError, ImportError):
@@ -111,4 +111,39 @@ def plot_stages(stages: Sequence[tuple[str, "Report"]], path, *, title: str = "S
             ax.annotate(f"{v:,.1f}", (i, v), ha="center", va="bottom", fontsize=8)
     err.set_xticks(list(x), names, rotation=20, ha="right")
     fig.suptitle(title)
+    return _save(fig, path)
+
+
+def sweep_plot(result, path, *, metric: str = "p99_ms", x: str | None = None) -> Path:
+    """A sweep's ``metric`` against parameter ``x``: one line per combination of the other
+    parameters, each point the mean over seeds with its 95% confidence interval as a band."""
+    from ._errors import ConfigError
+
+    names = list(result.grid)
+    if x is None:
+        x = names[0] if names else None
+    if x not in names:
+        raise ConfigError(f"x must be a parameter of the sweep ({', '.join(names) or 'none'}), got {x!r}")
+    others = [n for n in names if n != x]
+    lines: dict[tuple, list] = {}
+    for p in result.points:
+        lines.setdefault(tuple(p.params[n] for n in others), []).append(p)
+    fig, (ax,) = _figure(7, 4.2, 1)
+    for key, pts in lines.items():
+        pts = [p for p in pts if p[metric].n]
+        pts.sort(key=lambda p: p.params[x])
+        if not pts:
+            continue
+        xs = [p.params[x] for p in pts]
+        means = [p[metric].mean for p in pts]
+        label = ", ".join(f"{n}={v}" for n, v in zip(others, key)) or metric
+        (line,) = ax.plot(xs, means, marker="o", label=label)
+        if all(p[metric].low is not None for p in pts):
+            ax.fill_between(xs, [p[metric].low for p in pts], [p[metric].high for p in pts],
+                            color=line.get_color(), alpha=0.2, linewidth=0)
+    ax.set_xlabel(x)
+    ax.set_ylabel(f"{metric} (mean, 95% CI over {len(result.seeds)} seeds)")
+    ax.grid(True, alpha=0.3)
+    if lines:
+        ax.legend(fontsize="small")
     return _save(fig, path)

@@ -23,6 +23,8 @@ EXPORTED = {
     "HostSeriesRow", "LatencySketch",
     # the simulation
     "Network", "Node", "Resource", "Sim", "Client",
+    # sweeps
+    "sweep", "SweepResult", "SweepPoint", "Estimate",
 }
 
 
