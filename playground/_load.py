@@ -101,7 +101,8 @@ class Load:
         self.net = sim.net
         self.sched = sim.sched
         base = f"{seed}/load/{self.name}"
-        self.rng = random.Random(f"{base}/arrivals")  # gaps between arrivals, think times
+        # arrivals keep the stream a load always had, so runs whose workload draws nothing repeat exactly
+        self.rng = random.Random(base)  # gaps between arrivals, think times
         self.workload_rng = random.Random(f"{base}/workload")  # paths, keys, reads or writes
         self.retry_rng = random.Random(f"{base}/retries")  # back-off jitter
         self._conn_ids = conn_ids
