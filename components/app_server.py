@@ -72,18 +72,24 @@ class Context:
         s = self.server
         if isinstance(seconds, Distribution):
             seconds = seconds.sample(s.rng)
-        await s.cores.use(seconds * s.slow_factor / s.core_speed)
+        if self.request.trace is not None:
+            await s.cores.use_traced(seconds * s.slow_factor / s.core_speed, self.request.trace)
+        else:
+            await s.cores.use(seconds * s.slow_factor / s.core_speed)
 
     async def call(self, host: str, request: Request, timeout_s: float | None = 30.0) -> Response:
         request.client = request.client or self.request.client
         # a call made while serving goes on from the hops that brought the request here, so
         # a loop the wiring checks cannot see (a handler calling itself) still ends as 508
         request.hops = max(request.hops, self.request.hops)
+        if request.trace is None:
+            request.trace = self.request.trace  # a traced request's calls join its trace
         return await self.server.call(host, request, timeout_s)
 
     async def get(self, host: str, path: str, timeout_s: float | None = 30.0, **kw) -> Response:
         request = Request("GET", path, **kw)
         request.hops = max(request.hops, self.request.hops)
+        request.trace = self.request.trace
         return await self.server.call(host, request, timeout_s)
 
     async def sleep(self, seconds: float) -> None:
@@ -195,6 +201,8 @@ class AppServer(Node):
     def _serve_cpu_only(self, ex) -> None:
         """What ``handle`` does for such a request, step for step, as callbacks."""
         self._busy.add(1, self.sched.now)
+        if ex.request.trace is not None:
+            ex.request.trace.service_starts(self.sched.now)
         cpu = self.cpu_per_request
         if cpu.mean_s:
             seconds = cpu.sample(self.rng) * self.slow_factor / self.core_speed
@@ -207,6 +215,8 @@ class AppServer(Node):
         if ex not in self._inflight:  # failed by a crash while it waited: its task would have been
             self.sched.fired -= 1     # cancelled and its wake-up disarmed, so this does not count
             return
+        if ex.request.trace is not None:
+            ex.request.trace.cpu_granted(self.sched.now)
         self.sched.call_later(seconds, self._cpu_done, ex)
 
     def _cpu_done(self, ex) -> None:
@@ -214,6 +224,8 @@ class AppServer(Node):
             self.sched.fired -= 1
             return
         self.cores.release()
+        if ex.request.trace is not None:
+            ex.request.trace.cpu_done(self.sched.now)
         self._answer_cpu_only(ex)
 
     def _answer_cpu_only(self, ex) -> None:
@@ -251,7 +263,10 @@ class AppServer(Node):
         ctx = Context(self, request)
         cpu = self.cpu_per_request
         if cpu.mean_s:
-            await self.cores.use(cpu.sample(self.rng) * self.slow_factor / self.core_speed)
+            if request.trace is not None:
+                await self.cores.use_traced(cpu.sample(self.rng) * self.slow_factor / self.core_speed, request.trace)
+            else:
+                await self.cores.use(cpu.sample(self.rng) * self.slow_factor / self.core_speed)
         if self.app is not None:
             token = _current.set(ctx)
             try:

@@ -125,6 +125,8 @@ class Load:
         req.conn = conn
         if self.headers:
             req.headers.update(self.headers)
+        traces = self.sim._traces  # sampling draws from its own stream: no other draw changes
+        req.trace = traces.maybe_start(req, self.client, self.sched.now) if traces is not None else None
         return _Pending(self, self.sched.now, req, user)
 
     def _issue(self, pending: _Pending) -> None:
@@ -151,6 +153,8 @@ class Load:
         """The resolver answered: send to ``address``; no address is an error of kind ``dns``."""
         if address is None:
             self.metrics.record_error(self.sched.now, "dns", start=pending.start)
+            if pending.request.trace is not None:
+                self._trace_done(pending.request.trace, None, "dns")
             self._done(pending, False)
             return
         left_s = self.timeout_s - (self.sched.now - asked_at)
@@ -165,6 +169,8 @@ class Load:
         if isinstance(result, Response):
             if result.status < 500:
                 m.record_ok(now, now - pending.start, result.status, start=pending.start)
+                if pending.request.trace is not None:
+                    self._trace_done(pending.request.trace, result.status, "")
                 self._done(pending, True)
                 return
             kind, status = "5xx", result.status
@@ -180,7 +186,14 @@ class Load:
             self.sched.call_later(backoff, pending.resend)
             return
         m.record_error(now, kind, status, start=pending.start)
+        if pending.request.trace is not None:
+            self._trace_done(pending.request.trace, status, kind)
         self._done(pending, False)
+
+    def _trace_done(self, span, status: int | None, kind: str) -> None:
+        """A traced request finished for good: close its root span and hand the trace to the store."""
+        span.end(self.sched.now, status, kind)
+        self.sim._traces.finish(span)
 
     def _done(self, pending: _Pending, ok: bool) -> None:
         """A request finished for good (closed loop schedules the user's next one)."""

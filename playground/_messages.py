@@ -12,6 +12,7 @@ keeps every request of it on one backend; an L7 balancer sees each request.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 from urllib.parse import urlsplit
 
 import trio
@@ -36,6 +37,7 @@ class Request:
     id: int = 0
     conn: int = 0  # connection id; 0 means "a new connection per request"
     hops: int = 0  # network hops so far (loop guard)
+    trace: Any = None  # the current span when this request is traced (playground._trace), else None
 
     @property
     def route(self) -> str:
@@ -53,7 +55,7 @@ class Request:
     def copy(self, **changes) -> "Request":
         """A copy with its own headers dict (balancers add headers per attempt), then ``changes``."""
         new = Request(self.method, self.path, dict(self.headers), self.body, self.client, self.id, self.conn,
-                      self.hops)
+                      self.hops, self.trace)
         for name, value in changes.items():
             setattr(new, name, value)
         return new

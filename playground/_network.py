@@ -36,6 +36,7 @@ from trio.lowlevel import Abort, current_task, reschedule, wait_task_rescheduled
 
 from ._distributions import Distribution, as_distribution
 from ._errors import ConfigError, Refused, RequestError, Timeout, WiringError, check_positive, check_probability
+from . import _trace
 from ._messages import Request, Response
 
 if TYPE_CHECKING:
@@ -363,6 +364,8 @@ class Network:
 
     def respond(self, ex: Exchange, result) -> None:
         """Carry ``result`` (a Response or RequestError) from ``ex.dst`` back to ``ex.src``."""
+        if ex.request.trace is not None:
+            _trace.answered(ex.request.trace, self.sched.now, result)
         if ex.done:
             return
         size = len(result.body) + 200 if isinstance(result, Response) else 60

@@ -34,6 +34,7 @@ from trio.lowlevel import Abort, current_task, reschedule, wait_task_rescheduled
 from ._errors import ConfigError, RequestError, Reset, WiringError
 from ._messages import Request, Response
 from ._metrics import LatencyHistogram, LatencySummary, TimeWeighted
+from . import _trace
 from ._series import LatencySketch
 
 if TYPE_CHECKING:
@@ -152,10 +153,12 @@ class Node:
     # -- calling other hosts -------------------------------------------------------------
     async def call(self, dst: str, request: Request, timeout_s: float | None = 30.0) -> Response:
         """Send ``request`` to host ``dst`` and wait for its answer (raises ``RequestError``)."""
+        if request.trace is not None:
+            return await _trace.call(self, dst, request, timeout_s)
         return await self.net.call(self.name, dst, request, timeout_s)
 
     async def get(self, dst: str, path: str, *, timeout_s: float | None = 30.0, **kw) -> Response:
-        return await self.net.call(self.name, dst, Request("GET", path, **kw), timeout_s)
+        return await self.call(dst, Request("GET", path, **kw), timeout_s)
 
     async def sleep(self, seconds: float) -> None:
         """Sleep simulated time (cheaper than ``trio.sleep``; same meaning)."""
@@ -243,6 +246,8 @@ class Node:
 
     def _deliver(self, ex) -> None:
         """A request arrived (called inside the scheduler)."""
+        if ex.request.trace is not None:
+            _trace.arrive(self, ex, self.sched.now)
         if not self.up:
             self.refused += 1
             self.net.refuse(ex)
@@ -309,6 +314,8 @@ class Node:
     async def _serve(self, ex) -> None:
         sched = self.sched
         self._busy.add(1, sched.now)
+        if ex.request.trace is not None:
+            ex.request.trace.service_starts(sched.now)
         try:
             response = await self.handle(ex.request)
             if not isinstance(response, Response):

@@ -19,6 +19,7 @@ from rich.table import Table
 
 from ._metrics import ClientStats, LatencySummary, SeriesRow
 from ._series import HostSeriesRow
+from ._trace import TraceRecord
 
 __all__ = ["Report", "Comparison"]
 
@@ -58,6 +59,8 @@ class Report:
     host_series: dict[str, list[HostSeriesRow]] = field(default_factory=dict)  # per host, per second
     warmup_s: float = 0.0  # left out at the start; ``duration_s`` is the measured window after it
     warmup_rule: str = ""  # how warmup_s was chosen: "" (given) or "MSER-5" (warmup_s="auto")
+    topology: dict[str, Any] = field(default_factory=dict)  # hosts, their settings, who calls whom
+    traces: list[TraceRecord] = field(default_factory=list)  # the slowest and a sample (not in to_json)
 
     # -- headline figures (all loads together) --------------------------------------
     @property
@@ -160,6 +163,7 @@ class Report:
     def to_dict(self) -> dict:
         d = _plain(self)
         d.pop("wall_s", None)  # wall time differs between identical runs; see to_json(wall=True)
+        d.pop("traces", None)  # spans go to traces_otlp(); the JSON keeps the figures
         return d
 
     def to_json(self, *, wall: bool = False, indent: int | None = 2) -> str:
@@ -168,6 +172,27 @@ class Report:
         if wall:
             d["wall_s"] = round(self.wall_s, 6)
         return json.dumps(d, indent=indent, sort_keys=True)
+
+    def traces_otlp(self, path, *, start_unix_s: int | None = None) -> int:
+        """Write the kept traces as OTLP/JSON (load it in Jaeger or Grafana Tempo); returns how many.
+
+        Simulated time 0 is placed at ``start_unix_s`` (default 2024-01-01 00:00 UTC).
+        """
+        from pathlib import Path
+
+        from . import _otlp
+
+        start = _otlp.START_UNIX_S if start_unix_s is None else start_unix_s
+        Path(path).write_text(_otlp.dumps(self.traces, start_unix_s=start))
+        return len(self.traces)
+
+    def to_html(self, path) -> None:
+        """Write a self-contained HTML page of the run: topology, a time slider, charts, errors, traces."""
+        from pathlib import Path
+
+        from ._html import render
+
+        Path(path).write_text(render(self), encoding="utf-8")
 
     def save(self, path, *, wall: bool = True) -> None:
         from pathlib import Path

@@ -102,6 +102,19 @@ class Resource:
         finally:
             self.release()
 
+    async def use_traced(self, seconds: float, span) -> None:
+        """``use`` for a traced request: notes the wait for a slot and the time on it as spans."""
+        from ._trace import cpu
+
+        asked = self.sched.now
+        await self.acquire()
+        granted = self.sched.now
+        try:
+            await self.sched.sleep(seconds)
+        finally:
+            self.release()
+            cpu(span, asked, granted, self.sched.now)
+
     def utilisation(self, now: float) -> float:
         return self.busy.mean(now) / self.capacity
 

@@ -35,13 +35,15 @@ from typing import Callable
 import trio
 
 from ._clock import RealtimeScheduler, Scheduler, VirtualClock
-from ._errors import ConfigError, WiringError, check_positive
+from ._describe import describe
+from ._errors import ConfigError, WiringError, check_positive, check_probability
 from ._load import Load
 from ._metrics import LatencyHistogram
 from ._network import Network
 from ._node import Node
 from ._report import Report
 from ._series import SeriesSampler
+from ._trace import TraceStore
 from ._warmup import check_warmup, choose_warmup
 
 __all__ = ["Sim", "Client"]
@@ -73,10 +75,13 @@ class Sim:
     """A topology and its run. See the module docstring for a tour."""
 
     def __init__(self, seed: int | str = 0, *, realtime: bool = False, speed: float = 1.0,
-                 default_latency_s=0.0005) -> None:
+                 default_latency_s=0.0005, trace_sample: float = 0.001) -> None:
         if not isinstance(seed, (int, str)) or isinstance(seed, bool):
             raise ConfigError(f"seed must be an int or a str, got {seed!r}")
         check_positive("speed", speed)
+        check_probability("trace_sample", trace_sample)
+        self.trace_sample = float(trace_sample)  # share of requests traced (see playground._trace)
+        self._traces: TraceStore | None = None
         self.seed = seed
         self.realtime = realtime
         self.speed = speed
@@ -322,6 +327,9 @@ class Sim:
         until = self._t0 + duration_s
         if drain_s is None:
             drain_s = max([load.longest_s for load in self.loads] or [0.0]) + 1.0
+        self._topology = describe(self)
+        self._traces = (TraceStore(random.Random(f"{self.seed}/trace"), self.trace_sample)
+                        if self.trace_sample else None)
         self._sampler = SeriesSampler(sched, [n for n in self.net.hosts.values() if not isinstance(n, Client)],
                                       self._t0)
         self.running = True
@@ -395,6 +403,8 @@ class Sim:
             events_fired=self.sched.fired - self._fired0,
             overall=overall.summary(),
             host_series=host_series,
+            topology=self._topology,
+            traces=self._traces.records(self._t0, end) if self._traces is not None else [],
         )
 
     # -- looking at it ---------------------------------------------------------------------

@@ -12,16 +12,15 @@ hosts were added.
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+# the layout is pure and lives in the engine, where the HTML run report draws with it too
+from playground._layout import COLUMN_PX, MARGIN_PX, ROW_PX, layout  # noqa: F401
 
 if TYPE_CHECKING:
     from playground import Sim
 
 __all__ = ["default_topology", "layout", "entry_host", "edges"]
-
-COLUMN_PX = 190
-ROW_PX = 96
-MARGIN_PX = 70
 
 
 def _component(name: str):
@@ -109,34 +108,3 @@ def entry_host(sim: "Sim") -> str:
         if node.kind != "client" and name not in targets:
             return name
     raise ValueError("the topology has no host to send outside traffic to")
-
-
-def layout(names: list[str], kinds: dict[str, str], links: list[tuple[str, str]]) -> dict[str, dict[str, Any]]:
-    """Positions ``{name: {"x", "y", "column", "row"}}`` in pixels; clients go in column 0."""
-    preds: dict[str, list[str]] = {n: [] for n in names}
-    for a, b in links:
-        if a in preds and b in preds and a != b:
-            preds[b].append(a)
-    column: dict[str, int] = {}
-
-    def depth(name: str, seen: frozenset[str]) -> int:
-        if name in column:
-            return column[name]
-        if kinds.get(name) == "client":
-            d = 0
-        else:
-            ps = [p for p in preds[name] if p not in seen]
-            d = 1 + max((depth(p, seen | {name}) for p in ps), default=0)
-        column[name] = d
-        return d
-
-    for n in names:
-        depth(n, frozenset())
-    rows: dict[int, int] = {}
-    out: dict[str, dict[str, Any]] = {}
-    for n in names:
-        c = column[n]
-        r = rows.get(c, 0)
-        rows[c] = r + 1
-        out[n] = {"column": c, "row": r, "x": MARGIN_PX + c * COLUMN_PX, "y": MARGIN_PX - 20 + r * ROW_PX}
-    return out
