@@ -17,8 +17,11 @@ spike leaves two servers for 450 req/s, so p99 climbs while they queue (to ~60 m
 and falls once app2 is back. No user sees an error.
 
     python examples/fault_injection.py
+    python examples/fault_injection.py --html run.html    # the run as a page: slide through the faults
 """
 from __future__ import annotations
+
+import argparse
 
 from components import AppServer, Database, DatabaseClient, HealthCheck, L7Balancer
 from playground import OpenLoop, Sim, Spike, Workload
@@ -49,6 +52,9 @@ sim.at(9, sim.repair, "app1", "db")
 sim.at(12, sim.slow, "db", None, 4.0)
 sim.at(16, sim.heal, "db")
 sim.at(21, sim.crash, "app2", 5.0)
+parser = argparse.ArgumentParser(description="Fault injection: a timeline of what users see.")
+parser.add_argument("--html", metavar="PATH", help="also write the HTML run report there")
+args = parser.parse_args()
 report = sim.run(30)
 
 print(f"{'t s':>4} {'ok':>5} {'errors':>6} {'p50 ms':>7} {'p99 ms':>7}  events")
@@ -61,3 +67,6 @@ lb = report.components["lb"].detail
 errors = f" {report.errors}" if report.errors else ""
 print(f"\n{report.sent} requests, {report.failed} errors{errors}, p99 over the run "
       f"{report.p99_s * 1000:.1f} ms; balancer retries {lb['retries_used']}, health changes {lb['health_changes']}")
+if args.html:
+    report.to_html(args.html)
+    print(f"saved {args.html}")

@@ -21,6 +21,7 @@ the script only recolours it when the slider moves.
 from __future__ import annotations
 
 import json
+import math
 import re
 from dataclasses import dataclass
 from html import escape
@@ -111,7 +112,7 @@ def topology(report: "Report") -> Section:
             f'<text x="8" y="17" font-weight="600" font-size="13">{_e(name)}</text>'
             f'<text x="8" y="31" font-size="11" fill="#4a5561">{_e(kinds[name])}</text>'
             f'<text class="state" x="8" y="48">{"" if s is None else state}</text>'
-            f'<text class="util" x="112" y="48" text-anchor="end" font-size="11"></text></g>')
+            f'<text class="util" x="112" y="31" text-anchor="end" font-size="11"></text></g>')
     svg = f'<svg class="topology" width="{width}" height="{height}" role="img">{"".join(parts)}</svg>'
     last = max(0, int(report.duration_s + 0.999) - 1)
     slider = (f'<div class="slider"><label for="time">time</label><input type="range" id="time" min="0" '
@@ -172,10 +173,14 @@ def _axis(x0: float, width: float, y: float, duration_s: float) -> str:
 
 
 def _nice_step(raw: float) -> float:
-    for s in (0.1, 0.2, 0.5, 1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 1800, 3600, 7200):
-        if s >= raw:
-            return s
-    return raw
+    """The smallest of 1, 2, 2.5, 5 times a power of ten that is >= ``raw``."""
+    if not raw > 0:
+        return 1.0
+    scale = 10.0 ** math.floor(math.log10(raw))
+    for m in (1, 2, 2.5, 5, 10):
+        if m * scale >= raw * (1 - 1e-9):
+            return m * scale
+    return 10 * scale
 
 
 def _line_chart(report: "Report", series: dict[str, list[tuple[float, float]]], unit: str, colours: list[str]) -> str:

@@ -47,3 +47,12 @@ def test_a_new_section_is_one_function():
     report = crashed_pair().run(duration_s=2)
     text = render(report, sections=SECTIONS + [lambda r: Section("theory", "Theory", f"<p>{r.sent} sent</p>")])
     assert '<section id="theory"><h2>Theory</h2>' in text and f"{report.sent} sent" in text
+
+
+def test_the_ladder_writes_the_page_of_the_step_that_broke_each_stage(tmp_path):
+    from playground.tools.cli import main
+
+    assert main(["ladder", "--stages", "1", "--users", "5,10000", "--duration-s", "3", "--quiet",
+                 "--html", str(tmp_path)]) == 0
+    text = (tmp_path / "stage1.html").read_text(encoding="utf-8")
+    assert "Stage 1 (monolith): 10k users - broke:" in text and "://" not in text

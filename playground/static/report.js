@@ -39,7 +39,7 @@
         node.setAttribute("data-state", down ? "down" : "up");
         node.querySelector("rect").style.fill = colour(r[C.utilisation]);
         node.querySelector(".state").textContent = state;
-        node.querySelector(".util").textContent = down ? "" : fmt(r[C.utilisation] * 100, 0) + "% busy";
+        node.querySelector(".util").textContent = down ? "" : fmt(r[C.utilisation] * 100, 0) + "%";
       }
       if (line) {
         line.className = down ? "down" : "";

@@ -2,6 +2,7 @@
 
     playground ladder                 the scaling story on its defaults (the README's first command)
     playground ladder --stages 3,4 --users 10000,100000 --seed 7 --json out.json --plots out/
+    playground ladder --stages 2 --html out/   stage2.html: the run that broke stage 2, to open offline
     playground ladder --scaling vertical      the same core budget in one bigger machine
     playground serve                  a live topology on 127.0.0.1 with a dashboard
 """
@@ -41,6 +42,8 @@ def _parser() -> argparse.ArgumentParser:
     lad.add_argument("--all-steps", action="store_true", help="keep raising the population after a stage breaks")
     lad.add_argument("--json", metavar="PATH", help="save the results as JSON")
     lad.add_argument("--plots", metavar="DIR", help="save plots (needs the 'plots' extra: matplotlib)")
+    lad.add_argument("--html", metavar="DIR",
+                     help="save an HTML run report per stage (the step that broke it, else its largest)")
     lad.add_argument("--quiet", action="store_true", help="no progress bar")
     srv = sub.add_parser("serve", help="run a topology live on 127.0.0.1 with a dashboard", add_help=False)
     srv.add_argument("rest", nargs=argparse.REMAINDER)
@@ -72,7 +75,7 @@ def _ladder(args) -> int:
                   f"{opts.requests_per_user_per_s:g} requests per user per second, "
                   f"SLO p99 < {opts.slo_p99_s * 1000:.0f} ms, errors < {opts.max_error_rate:.0%}, "
                   f"{opts.scaling} scaling")
-    result = run_ladder(opts, stages, console=console, progress=not args.quiet)
+    result = run_ladder(opts, stages, console=console, progress=not args.quiet, html_dir=args.html)
     console.print(result.comparison())
     if args.json:
         with open(args.json, "w") as f:

@@ -131,10 +131,14 @@ def _find(report: Report, kind: str):
     return [s for s in report.components.values() if s.kind == kind]
 
 
-def run_step(build: Callable[[int, LadderOptions], Any], users: int, opts: LadderOptions) -> StepResult:
+def run_step(build: Callable[[int, LadderOptions], Any], users: int, opts: LadderOptions,
+             on_report: Callable[[Report], None] | None = None) -> StepResult:
+    """Run one population on one stage; ``on_report`` gets the run's full report (for an HTML page)."""
     sim = build(users, opts)
     duration = opts.duration_for(users)
     report = sim.run(duration_s=duration)
+    if on_report is not None:
+        on_report(report)
     offered = users * opts.requests_per_user_per_s
     neck, util = bottleneck(report)
     caches = _find(report, "cache")

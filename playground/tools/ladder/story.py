@@ -86,9 +86,27 @@ class LadderResult:
                           indent=2, default=str)
 
 
+def _write_page(report, result: StageResult, html_dir, console) -> None:
+    from dataclasses import replace
+    from pathlib import Path
+
+    folder = Path(html_dir)
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"stage{result.key}.html"
+    step = next((s for s in result.steps if s.broke), result.steps[-1])
+    title = f"Stage {result.key} ({result.title}): {_users(step.users)} users"
+    replace(report, title=title + (f" - broke: {step.why}" if step.broke else "")).to_html(path)
+    if console is not None:
+        console.print(f"saved {path}")
+
+
 def run_ladder(options: LadderOptions | None = None, stages: Sequence[str] | None = None, *,
-               console: Console | None = None, progress: bool = True) -> LadderResult:
-    """Run the chosen stages (default all) and return their results; prints as it goes if ``console``."""
+               console: Console | None = None, progress: bool = True, html_dir=None) -> LadderResult:
+    """Run the chosen stages (default all) and return their results; prints as it goes if ``console``.
+
+    With ``html_dir``, each stage writes ``stage<N>.html`` there: the HTML run report of the step
+    that broke it (what killed it), or of its largest population if none did.
+    """
     opts = options or LadderOptions()
     chosen: list[Stage] = []
     keys = [s.key for s in STAGES]
@@ -109,11 +127,16 @@ def run_ladder(options: LadderOptions | None = None, stages: Sequence[str] | Non
     try:
         for stage in chosen:
             steps: list[StepResult] = []
+            latest: list = []  # the last step's full report, when pages are wanted
+            page = None  # the report the stage's page shows: the first step that broke, else the last
             for users in opts.users:
                 if bar is not None:
                     bar.update(task, description=f"stage {stage.key} ({stage.title}): {_users(users)} users")
-                step = run_step(stage.build, users, opts)
+                step = run_step(stage.build, users, opts, None if html_dir is None else latest.append)
                 steps.append(step)
+                if latest and (page is None or not any(s.broke for s in steps[:-1])):
+                    page = latest.pop()
+                latest.clear()
                 if bar is not None:
                     bar.advance(task)
                 if step.broke and opts.stop_at_break:
@@ -122,6 +145,8 @@ def run_ladder(options: LadderOptions | None = None, stages: Sequence[str] | Non
                     break
             result = StageResult(stage.key, stage.title, stage.story, steps)
             results.append(result)
+            if page is not None:
+                _write_page(page, result, html_dir, console)
             if console is not None:
                 (bar.console if bar is not None else console).print(stage_table(result))
     finally:
