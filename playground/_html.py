@@ -20,6 +20,7 @@ the script only recolours it when the slider moves.
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import re
@@ -241,7 +242,12 @@ def errors(report: "Report") -> Section:
                     f"<td>{s.rejected}</td><td>{s.refused}</td><td>{s.reset}</td><td>{s.handler_errors}</td>"
                     f"<td>{_ms(s.residence.p99_s)}</td></tr>")
         for rec in list(getattr(s, "errors", None) or [])[:10]:  # per-host error records, when the engine has them
-            fields = rec if isinstance(rec, dict) else getattr(rec, "__dict__", {}) or {"error": rec}
+            if isinstance(rec, dict):
+                fields = rec
+            elif dataclasses.is_dataclass(rec):
+                fields = {f.name: getattr(rec, f.name) for f in dataclasses.fields(rec)}
+            else:
+                fields = {"error": rec}
             text = ", ".join(f"{k}: {v}" for k, v in fields.items())
             detail.append(f"<tr><td>{_e(name)}</td><td class='text'>{_e(text)}</td></tr>")
     html = f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"

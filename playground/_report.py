@@ -186,13 +186,17 @@ class Report:
         Path(path).write_text(_otlp.dumps(self.traces, start_unix_s=start))
         return len(self.traces)
 
-    def to_html(self, path) -> None:
-        """Write a self-contained HTML page of the run: topology, a time slider, charts, errors, traces."""
+    def to_html(self, path, *, sections=None) -> None:
+        """Write a self-contained HTML page of the run: topology, a time slider, charts, errors, traces.
+
+        ``sections`` (default ``playground._html.SECTIONS``) is the list of functions that draw the
+        page, one section each: append one to add a view.
+        """
         from pathlib import Path
 
         from ._html import render
 
-        Path(path).write_text(render(self), encoding="utf-8")
+        Path(path).write_text(render(self, sections), encoding="utf-8")
 
     def save(self, path, *, wall: bool = True) -> None:
         from pathlib import Path
