@@ -2,9 +2,13 @@
 
 ``print(report)`` shows rich tables: what the clients saw (throughput,
 latency percentiles, errors by kind) and what each component did
-(utilisation, queues, its own counters). ``report.to_json()`` saves it;
-``Report.from_json`` reads it back; ``report.compare(other)`` puts two runs
-side by side (before/after adding a cache, two seeds, two policies).
+(utilisation, queues, its own counters). ``report.host_series`` has every
+host second by second; ``report.traces`` the slowest and a sample of the
+traced requests (``traces_otlp(path)`` writes them for Jaeger or Tempo);
+``report.to_html(path)`` draws it all on one offline page. ``report.to_json()``
+saves the figures (not the traces); ``Report.from_json`` reads them back;
+``report.compare(other)`` puts two runs side by side (before/after adding a
+cache, two seeds, two policies).
 """
 from __future__ import annotations
 

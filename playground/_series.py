@@ -221,11 +221,15 @@ class SeriesSampler:
         else:
             self._timer = None
 
-    def finish(self, now: float) -> dict[str, list[HostSeriesRow]]:
-        """Stop sampling, close the open interval, and return the rows by host."""
+    def stop(self) -> None:
+        """Sample no more (the run ended, or was cancelled)."""
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
+
+    def finish(self, now: float) -> dict[str, list[HostSeriesRow]]:
+        """Stop sampling, close the open interval, and return the rows by host."""
+        self.stop()
         out = {}
         for name, track in self.tracks.items():
             track.sample(now, self.t0)

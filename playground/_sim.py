@@ -13,6 +13,11 @@ real sockets need. Inside an existing trio run, ``run_async`` shares the
 running clock if it is a ``VirtualClock``; under a wall clock it runs the
 virtual-time simulation in a worker thread and awaits the report.
 
+What a run leaves: ``report.host_series`` (every host, second by second),
+``report.traces`` (a sampled share of requests as spans, ``Sim(trace_sample=
+0.001)`` by default, 0 for none) and ``report.to_html(path)``, a page that
+replays the run.
+
 Determinism: the seed is the only source of randomness. Each host, load and
 the network draw from their own ``random.Random`` seeded from (seed, name),
 so adding a host does not change what another one draws.
@@ -366,6 +371,7 @@ class Sim:
                     sched.halt()
                 nursery.cancel_scope.cancel()
         finally:
+            self._sampler.stop()
             self.running = False
             self.net.active = False
             self._loads_scope = None
