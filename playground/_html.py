@@ -62,12 +62,17 @@ def _ms(seconds: float) -> str:
     return f"{seconds * 1000:.1f}"
 
 
+def _length(report: "Report") -> float:
+    """The run's length: the measured window and the warm-up before it (times count from the start)."""
+    return getattr(report, "warmup_s", 0.0) + report.duration_s
+
+
 def _hosts(report: "Report") -> list[str]:
     return list(report.host_series) or list(report.components)
 
 
 def _faults(report: "Report", x0: float, width: float, top: float, bottom: float) -> str:
-    span = max(report.duration_s, 1e-9)
+    span = max(_length(report), 1e-9)
     out = []
     for t, what in report.events:
         x = x0 + width * min(t, span) / span
@@ -115,7 +120,7 @@ def topology(report: "Report") -> Section:
             f'<text class="state" x="8" y="48">{"" if s is None else state}</text>'
             f'<text class="util" x="112" y="31" text-anchor="end" font-size="11"></text></g>')
     svg = f'<svg class="topology" width="{width}" height="{height}" role="img">{"".join(parts)}</svg>'
-    last = max(0, int(report.duration_s + 0.999) - 1)
+    last = max(0, int(_length(report) + 0.999) - 1)
     slider = (f'<div class="slider"><label for="time">time</label><input type="range" id="time" min="0" '
               f'max="{last}" step="1" value="0"><span id="time-label"></span></div>')
     head = "".join(f"<th>{h}</th>" for h in ("host", "state", "busy", "queue", "in host", "served", "errors",
@@ -137,7 +142,7 @@ def _colour(util: float) -> str:
 def utilisation_strips(report: "Report") -> Section:
     hosts = _hosts(report)
     x0, width, row_h = 120, 900, 18
-    span = max(report.duration_s, 1e-9)
+    span = max(_length(report), 1e-9)
     parts = []
     for i, h in enumerate(hosts):
         y = 10 + i * (row_h + 4)
@@ -156,7 +161,7 @@ def utilisation_strips(report: "Report") -> Section:
     bottom = 10 + len(hosts) * (row_h + 4)
     parts.append(_faults(report, x0, width, 4, bottom))
     parts.append(_cursor(x0, width, 4, bottom))
-    parts.append(_axis(x0, width, bottom + 4, report.duration_s))
+    parts.append(_axis(x0, width, bottom + 4, _length(report)))
     svg = f'<svg class="chart" width="{x0 + width + 20}" height="{bottom + 28}">{"".join(parts)}</svg>'
     return Section("saturation", "Which host was saturated when", svg + '<p class="note">One strip per host, '
                    'one cell per second; red dashed lines are faults (hover for what).</p>')
@@ -186,7 +191,7 @@ def _nice_step(raw: float) -> float:
 
 def _line_chart(report: "Report", series: dict[str, list[tuple[float, float]]], unit: str, colours: list[str]) -> str:
     x0, width, top, height = 60, 560, 10, 160
-    span = max(report.duration_s, 1e-9)
+    span = max(_length(report), 1e-9)
     peak = max([v for pts in series.values() for _, v in pts] or [0]) or 1.0
     ymax = _nice_step(peak / 4) * 4 if peak > 0 else 1.0
     parts = []
@@ -202,7 +207,7 @@ def _line_chart(report: "Report", series: dict[str, list[tuple[float, float]]], 
         legend.append(f'<span><i style="background:{colour}"></i>{_e(name)}</span>')
     parts.append(_faults(report, x0, width, top, top + height))
     parts.append(_cursor(x0, width, top, top + height))
-    parts.append(_axis(x0, width, top + height, report.duration_s))
+    parts.append(_axis(x0, width, top + height, _length(report)))
     svg = f'<svg class="chart" width="{x0 + width + 20}" height="{top + height + 24}">{"".join(parts)}</svg>'
     return f'<div><div class="legend">{"".join(legend)} <span class="note">({_e(unit)})</span></div>{svg}</div>'
 
@@ -220,7 +225,7 @@ def client_charts(report: "Report") -> Section:
             if r.ok:
                 p50.setdefault(t, []).append((r.p50_s, r.ok))
                 p99[t] = max(p99.get(t, 0.0), r.p99_s)
-    inside = [t for t in sorted(ok) if t <= report.duration_s]
+    inside = [t for t in sorted(ok) if t <= _length(report)]
     tput = {"ok/s": [(t, ok[t]) for t in inside], "errors/s": [(t, err[t]) for t in inside]}
     lat = {"p50 ms": [(t, 1000 * sum(v * n for v, n in p50[t]) / sum(n for _, n in p50[t])) for t in inside
                       if t in p50],
@@ -270,7 +275,9 @@ def errors(report: "Report") -> Section:
 
 def config(report: "Report") -> Section:
     topo = report.topology or {}
-    lines = [f"seed {report.seed!r}, {report.duration_s:g} s simulated"]
+    warmup = getattr(report, "warmup_s", 0.0)
+    lines = [f"seed {report.seed!r}, {_length(report):g} s simulated"
+             + (f" (the first {warmup:g} s a warm-up, left out of the client figures)" if warmup else "")]
     for load in topo.get("loads", []):
         settings = ", ".join(f"{k}={v}" for k, v in load["settings"].items())
         lines.append(f"load {load['name']}: {load['kind']} {load['client']} -> {load['target']} ({settings})")
@@ -304,7 +311,7 @@ def _data(report: "Report") -> str:
                 if isinstance(v, float):
                     row[i] = round(v, 6)
     text = json.dumps({"hosts": hosts, "columns": SERIES_COLUMNS, "series": series,
-                       "duration_s": report.duration_s}, separators=(",", ":"), sort_keys=True)
+                       "duration_s": _length(report)}, separators=(",", ":"), sort_keys=True)
     # inside <script>: no closing tag, and no scheme separator (the page holds no URL)
     return text.replace("</", "<\\/").replace("://", ":\\/\\/")
 
@@ -315,7 +322,7 @@ def render(report: "Report", sections: list[Callable[["Report"], Section]] | Non
     made = [s for s in made if s is not None and s.html]
     body = "\n".join(f'<section id="{s.id}"><h2>{_e(s.title)}</h2>{s.html}</section>' for s in made)
     nav = "".join(f'<a href="#{s.id}">{_e(s.title)}</a>' for s in made)
-    title = report.title or f"Run report: {report.duration_s:g} s simulated, seed {report.seed!r}"
+    title = report.title or f"Run report: {_length(report):g} s simulated, seed {report.seed!r}"
     summary = (f"{report.sent} requests, {report.ok} ok, {report.failed} failed ({report.error_rate:.2%}); "
                f"{report.throughput_per_s:.1f} ok/s; p50 {_ms(report.p50_s)} ms, p99 {_ms(report.p99_s)} ms; "
                f"{len(report.events)} events")

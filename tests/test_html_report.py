@@ -56,3 +56,11 @@ def test_the_ladder_writes_the_page_of_the_step_that_broke_each_stage(tmp_path):
                  "--html", str(tmp_path)]) == 0
     text = (tmp_path / "stage1.html").read_text(encoding="utf-8")
     assert "Stage 1 (monolith): 10k users - broke:" in text and "://" not in text
+
+
+def test_a_warm_up_keeps_the_page_on_the_whole_run():
+    report = crashed_pair().run(duration_s=8, warmup_s=2)
+    text = render(report)
+    assert 'max="7"' in text and "the first 2 s a warm-up" in text
+    data = json.loads(re.search(r'id="run-data">(.*?)</script>', text, re.S)[1])
+    assert data["duration_s"] == 8
