@@ -28,8 +28,8 @@ import inspect
 from dataclasses import dataclass
 from typing import Any, Awaitable, Callable
 
-from playground import (ConfigError, Distribution, Node, Request, Resource, Response, as_distribution,
-                        call_asgi)
+from playground import (ConfigError, Distribution, Footprint, Node, Request, Resource, Response,
+                        as_distribution, call_asgi)
 from playground._errors import check_positive
 
 __all__ = ["AppServer", "Context", "current_context"]
@@ -280,6 +280,15 @@ class AppServer(Node):
 
     def utilisation(self) -> float:
         return self.cores.utilisation(self.sched.now) if self.cores else 0.0
+
+    def footprint(self) -> Footprint:
+        """A machine: its cores (a core ``core_speed`` times as fast priced as that many) and memory.
+
+        With no ``memory_mb`` the machine is taken to have a general-purpose
+        instance's 4 GB per core.
+        """
+        memory_gb = self.memory_cfg.total_mb / 1024 if self.memory_cfg else 4.0 * self.n_cores
+        return Footprint("app", cores=self.n_cores * self.core_speed, memory_gb=memory_gb)
 
     def detail(self) -> dict[str, Any]:
         d: dict[str, Any] = {"cores": self.n_cores}

@@ -17,7 +17,7 @@ import copy
 from collections import Counter
 from typing import Any, Mapping
 
-from playground import ConfigError, Node, Request, RequestError, Response, WiringError
+from playground import ConfigError, Footprint, Node, Request, RequestError, Response, WiringError
 from playground._errors import check_positive
 
 from .health import HealthCheck, HealthTracker, OutlierDetection, OutlierTracker, slow_start_factor
@@ -196,6 +196,10 @@ class BalancerBase(Node):
             await self.sleep(max(0.0, started + hc.interval_s - self.sched.now))
 
     # -- figures ------------------------------------------------------------------------------------
+    def footprint(self) -> Footprint:
+        """A managed load balancer, billed by the hour."""
+        return Footprint("balancer")
+
     def detail(self) -> dict[str, Any]:
         now = self.sched.now if self.sched else 0.0
         d: dict[str, Any] = {

@@ -43,7 +43,7 @@ import random
 from typing import Any
 from urllib.parse import unquote
 
-from playground import ConfigError, Node, Request, Resource, Response, as_distribution
+from playground import ConfigError, Footprint, Node, Request, Resource, Response, as_distribution
 
 from .cache_store import POLICIES, PREFIX, CacheStore, CacheStoreStats, Entry, check_ttl
 
@@ -204,6 +204,22 @@ class CacheServer(Node):
 
     def utilisation(self) -> float:
         return self.ops.utilisation(self.sched.now) if self.ops is not None else 0.0
+
+    # a stored item's key and bookkeeping besides its value (Redis and memcached spend ~50-100 bytes)
+    ITEM_OVERHEAD_BYTES = 100
+    DEFAULT_ITEM_BYTES = 1024  # the value size assumed while the cache holds nothing
+
+    def footprint(self) -> Footprint:
+        """A cache node sized for its capacity: ``capacity_bytes``, or ``capacity_items`` items of
+        the mean size held (key and value; 1 KiB while empty) plus 100 bytes each of overhead."""
+        store = self.store
+        if store.capacity_bytes is not None:
+            size = store.capacity_bytes
+        else:
+            s = store.stats()
+            mean = s.bytes / s.items if s.items else self.DEFAULT_ITEM_BYTES
+            size = store.capacity_items * (mean + self.ITEM_OVERHEAD_BYTES)
+        return Footprint("cache", memory_gb=size / 2**30)
 
     def detail(self) -> dict[str, Any]:
         s = self.store.stats()

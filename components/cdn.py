@@ -39,7 +39,7 @@ from cachetools import TLRUCache
 from outcome import Value
 from trio.lowlevel import Abort, current_task, wait_task_rescheduled
 
-from playground import ConfigError, Node, Request, RequestError, Response
+from playground import ConfigError, Footprint, Node, Request, RequestError, Response
 from playground._errors import check_positive
 
 if TYPE_CHECKING:
@@ -262,6 +262,10 @@ class CDNEdge(Node):
         """Share of static requests answered from the cache."""
         static = self.hits + self.misses
         return self.hits / static if static else 0.0
+
+    def footprint(self) -> Footprint:
+        """An edge location of a CDN, billed by the GB it serves."""
+        return Footprint("cdn", gb_served=self.bytes_served / 1e9)
 
     def detail(self) -> dict[str, Any]:
         return {

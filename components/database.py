@@ -45,7 +45,7 @@ from os import PathLike
 from typing import Any, Callable, Iterable
 from urllib.parse import unquote
 
-from playground import ConfigError, Node, Request, Resource, Response, WiringError, as_distribution
+from playground import ConfigError, Footprint, Node, Request, Resource, Response, WiringError, as_distribution
 
 from .database_inline import InlineKV
 from .database_replication import Follower, Shipper
@@ -327,6 +327,10 @@ class Database(Roles, InlineKV, Node):
 
     def utilisation(self) -> float:
         return self.io.utilisation(self.sched.now) if self.io is not None else 0.0
+
+    def footprint(self) -> Footprint:
+        """A managed database instance (a replica is one more)."""
+        return Footprint("database")
 
     def detail(self) -> dict[str, Any]:
         now = self.sched.now if self.sched is not None else 0.0

@@ -36,7 +36,7 @@ from urllib.parse import parse_qs, quote
 
 from cachetools import TLRUCache
 
-from playground import ConfigError, Node, Request, Response, WiringError
+from playground import ConfigError, Footprint, Node, Request, Response, WiringError
 from playground._errors import check_positive
 
 if TYPE_CHECKING:
@@ -248,6 +248,10 @@ class DNSServer(Node):
     def _attach(self, sim: "Sim", rng) -> None:
         super()._attach(sim, rng)
         self.queries = self.answers = self.not_found = 0
+
+    def footprint(self) -> Footprint:
+        """A hosted DNS service, billed by the million queries."""
+        return Footprint("dns", queries=self.queries)
 
     def detail(self) -> dict[str, Any]:
         return {"queries": self.queries, "answers": self.answers, "not_found": self.not_found,

@@ -18,6 +18,9 @@ This module is the one place the engine's public names are listed.
 from ._clock import RealtimeScheduler as RealtimeScheduler
 from ._clock import Scheduler as Scheduler
 from ._clock import VirtualClock as VirtualClock
+from ._cost import CostBreakdown as CostBreakdown
+from ._cost import Footprint as Footprint
+from ._cost import Prices as Prices
 from ._distributions import Constant as Constant
 from ._distributions import Distribution as Distribution
 from ._distributions import Empirical as Empirical
@@ -60,6 +63,9 @@ from ._stats import Estimate as Estimate
 from ._sweep import sweep as sweep
 from ._sweep_result import SweepPoint as SweepPoint
 from ._sweep_result import SweepResult as SweepResult
+from ._slo import SLO as SLO
+from ._slo import SLOCheck as SLOCheck
+from ._slo import assert_slo as assert_slo
 from ._workload import Ramp as Ramp
 from ._workload import Shape as Shape
 from ._workload import Spike as Spike

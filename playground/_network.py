@@ -178,7 +178,8 @@ class Network:
         self._held: dict[tuple[str, str], deque] = {}
         self._slow: dict[tuple[str, str], float] = {}
         self._busy_until: dict[tuple[str, str], float] = {}
-        self._route_cache: dict[tuple[str, str], tuple[Link, tuple[str, str]]] = {}
+        # (src, dst) -> (link, key, whether the pair is in two regions: bytes between them are billed)
+        self._route_cache: dict[tuple[str, str], tuple[Link, tuple[str, str], bool]] = {}
         self.counters: Counter[str] = Counter()
         self._deadlines: dict[float, _Deadlines] = {}  # pending timeouts by duration
         self._deadlines_sched: Scheduler | None = None
@@ -217,20 +218,28 @@ class Network:
         self._route_cache.clear()
         return link
 
-    def route(self, src: str, dst: str) -> tuple[Link, tuple[str, str]]:
+    def route(self, src: str, dst: str) -> tuple[Link, tuple[str, str], bool]:
+        """The link from ``src`` to ``dst``, the pair, and whether it crosses between regions.
+
+        Crossing is between two hosts in two different named regions; a
+        client (the users' side) sending to a region is not inter-region
+        traffic, and neither is a host with no region.
+        """
         key = (src, dst)
         hit = self._route_cache.get(key)
         if hit is not None:
             return hit
+        a, b = self.hosts.get(src), self.hosts.get(dst)
+        ra = a.region if a is not None else None
+        rb = b.region if b is not None else None
         link = self._links.get(key)
         if link is None:
-            a, b = self.hosts.get(src), self.hosts.get(dst)
-            ra = a.region if a is not None else None
-            rb = b.region if b is not None else None
             link = self._region_links.get((ra, rb))
             if link is None:
                 link = self.default_link
-        hit = self._route_cache[key] = (link, key)
+        crosses = (ra is not None and rb is not None and ra != rb
+                   and a.kind != "client" and b.kind != "client")
+        hit = self._route_cache[key] = (link, key, crosses)
         return hit
 
     # -- faults -------------------------------------------------------------------
@@ -295,10 +304,14 @@ class Network:
             delay = 0.0
         else:
             hit = self._route_cache.get(key)
-            link = hit[0] if hit is not None else self.route(src, dst)[0]
+            if hit is None:
+                hit = self.route(src, dst)
+            link = hit[0]
             if self._cut and key in self._cut:
                 self.counters["dropped_partition"] += 1
                 return
+            if hit[2]:  # between regions: what a cloud bills as inter-region transfer
+                self.counters["bytes_cross_region"] += size
             if link.loss and self.rng.random() < link.loss:
                 self.counters["dropped_loss"] += 1
                 return

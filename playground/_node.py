@@ -31,6 +31,7 @@ import trio
 from outcome import Value
 from trio.lowlevel import Abort, current_task, reschedule, wait_task_rescheduled
 
+from ._cost import Footprint
 from ._errors import ConfigError, RequestError, Reset, WiringError
 from ._messages import Request, Response
 from ._metrics import LatencyHistogram, LatencySummary, TimeWeighted
@@ -63,6 +64,7 @@ class NodeStats:
     utilisation: float
     residence: LatencySummary
     detail: dict[str, Any] = field(default_factory=dict)
+    footprint: Footprint | None = None  # what the host stands for when rented (``report.cost()``)
 
 
 def _check_limit(name: str, value, allow_zero: bool) -> None:
@@ -126,6 +128,14 @@ class Node:
     def detail(self) -> dict[str, Any]:
         """The component's own counters for ``stats().detail``."""
         return {}
+
+    def footprint(self) -> Footprint | None:
+        """What this host stands for when rented (machine, balancer, cache node...), for ``report.cost()``.
+
+        ``None`` (the default) leaves it unpriced. Called when the run's
+        figures are taken, so use-based fields (GB served, queries) are the run's.
+        """
+        return None
 
     def utilisation(self) -> float:
         """Share of capacity in use, time-averaged: busy workers / concurrency by default."""
@@ -406,6 +416,7 @@ class Node:
             utilisation=self.utilisation(),
             residence=self.residence.summary(),
             detail={**dict(self.counters), **self.detail()},
+            footprint=self.footprint(),
         )
 
     def __repr__(self) -> str:

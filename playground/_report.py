@@ -8,7 +8,9 @@ traced requests (``traces_otlp(path)`` writes them for Jaeger or Tempo);
 ``report.to_html(path)`` draws it all on one offline page. ``report.to_json()``
 saves the figures (not the traces); ``Report.from_json`` reads them back;
 ``report.compare(other)`` puts two runs side by side (before/after adding a
-cache, two seeds, two policies).
+cache, two seeds, two policies). ``report.check(SLO(p99_ms=200))`` judges it
+against thresholds (``playground._slo``); ``report.cost()`` prices the
+topology as run, a month of it (``playground._cost``).
 """
 from __future__ import annotations
 
@@ -21,8 +23,10 @@ from typing import Any
 from rich.console import Console, Group
 from rich.table import Table
 
+from ._cost import CostBreakdown, cost_of
 from ._metrics import ClientStats, LatencySummary, SeriesRow
 from ._series import HostSeriesRow
+from ._slo import SLO, SLOCheck
 from ._trace import TraceRecord
 
 __all__ = ["Report", "Comparison"]
@@ -124,6 +128,15 @@ class Report:
 
     def component(self, name: str):
         return self.components[name]
+
+    # -- judging and pricing -----------------------------------------------------------
+    def check(self, slo: SLO | None = None, *, prices=None) -> SLOCheck:
+        """Pass/fail per threshold of ``slo`` (default ``SLO()``: p99 <= 200 ms, errors <= 1%)."""
+        return (slo or SLO()).check(self, prices=prices)
+
+    def cost(self, prices=None) -> CostBreakdown:
+        """Dollars a month per host and in total for this topology as run (``prices``: dict, TOML path)."""
+        return cost_of(self, prices)
 
     # -- output ------------------------------------------------------------------------
     def __rich__(self):

@@ -25,6 +25,8 @@ EXPORTED = {
     "Network", "Node", "Resource", "Sim", "Client",
     # sweeps
     "sweep", "SweepResult", "SweepPoint", "Estimate",
+    # judging and pricing runs
+    "SLO", "SLOCheck", "assert_slo", "Footprint", "Prices", "CostBreakdown",
 }
 
 

@@ -3,7 +3,8 @@
 For one stage and one population the runner builds a fresh topology, drives it
 with ``Population(users, requests_per_user_per_s)`` for a while, and reads the
 report: throughput, p50/p99, error rate, the most saturated component (the
-bottleneck), the cache hit ratio and the database's load. A step *breaks* the
+bottleneck), the cache hit ratio, the database's load and what the topology
+would cost a month (``report.cost()``, default illustrative prices). A step *breaks* the
 stage when p99 exceeds the SLO or errors exceed the threshold; the runner then
 stops raising the population for that stage and moves to the next stage.
 
@@ -82,6 +83,11 @@ class StepResult:
     broke: bool
     why: str
     events: list[tuple[float, str]] = field(default_factory=list)
+    cost_per_month: float = 0.0  # the topology as run, a month of it at default prices (report.cost())
+
+    @property
+    def cost_per_1k_users(self) -> float:
+        return self.cost_per_month / self.users * 1000
 
 
 @dataclass(frozen=True)
@@ -158,4 +164,5 @@ def run_step(build: Callable[[int, LadderOptions], Any], users: int, opts: Ladde
         p99_s=report.p99_s, error_rate=report.error_rate, errors=report.errors, bottleneck=neck,
         bottleneck_utilisation=util, cache_hit_ratio=hit_ratio, db_queries_per_s=db_q, db_utilisation=db_u,
         broke=bool(why), why="; ".join(why), events=report.events,
+        cost_per_month=report.cost().total_per_month,
     )

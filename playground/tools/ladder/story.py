@@ -27,6 +27,10 @@ def _pct(x: float | None) -> str:
     return "-" if x is None else f"{x:.0%}"
 
 
+def _dollars(x: float) -> str:
+    return f"{x:,.2f}" if x < 100 else f"{x:,.0f}"
+
+
 def _users(n: int) -> str:
     return f"{n // 1_000_000}M" if n >= 1_000_000 and n % 1_000_000 == 0 else (
         f"{n // 1000}k" if n >= 1000 and n % 1000 == 0 else str(n))
@@ -55,7 +59,7 @@ class LadderResult:
     def comparison(self) -> Table:
         t = Table(title="From 5 users to 1 million: the comparison", title_justify="left")
         for col in ("stage", "handles (within SLO)", "breaks at", "bottleneck there", "p99 at best ok",
-                    "cache hit", "db q/s"):
+                    "cache hit", "db q/s", "$/month", "$/month per 1k users"):
             t.add_column(col, justify="left" if col in ("stage", "bottleneck there") else "right")
         for st in self.stages:
             ok = [s for s in st.steps if not s.broke]
@@ -66,7 +70,9 @@ class LadderResult:
                       broke.bottleneck if broke else (best.bottleneck if best else "-"),
                       _ms(best.p99_s) + " ms" if best else "-",
                       _pct(best.cache_hit_ratio if best else None),
-                      "-" if not best or best.db_queries_per_s is None else f"{best.db_queries_per_s:,.0f}")
+                      "-" if not best or best.db_queries_per_s is None else f"{best.db_queries_per_s:,.0f}",
+                      f"{best.cost_per_month:,.0f}" if best else "-",
+                      _dollars(best.cost_per_1k_users) if best else "-")
         return t
 
     def __rich__(self):
