@@ -21,6 +21,7 @@ from ._clock import VirtualClock as VirtualClock
 from ._cost import CostBreakdown as CostBreakdown
 from ._cost import Footprint as Footprint
 from ._cost import Prices as Prices
+from ._cost import pareto_front as pareto_front
 from ._distributions import Constant as Constant
 from ._distributions import Distribution as Distribution
 from ._distributions import Empirical as Empirical

@@ -41,7 +41,8 @@ from typing import Any, Mapping
 
 from ._errors import ConfigError
 
-__all__ = ["Footprint", "Prices", "DEFAULT_PRICES", "CostLine", "CostBreakdown", "cost_of", "HOURS_PER_MONTH"]
+__all__ = ["Footprint", "Prices", "DEFAULT_PRICES", "CostLine", "CostBreakdown", "cost_of", "pareto_front",
+           "HOURS_PER_MONTH"]
 
 HOURS_PER_MONTH = 730.0  # 365 days x 24 h / 12, as cloud price pages count a month
 SECONDS_PER_MONTH = HOURS_PER_MONTH * 3600
@@ -277,3 +278,37 @@ def cost_of(report, prices: "Prices | Mapping[str, Any] | str | Path | None" = N
         gb_month = crossed / GB * SECONDS_PER_MONTH / run_s
         lines.append(CostLine("network", "network", f"{gb_month:,.0f} GB across regions", gb_month * p.cross_region_gb))
     return CostBreakdown(tuple(lines), p)
+
+
+def _value(item, metric: str) -> float | None:
+    try:
+        v = item[metric]
+    except (KeyError, TypeError, IndexError):
+        v = getattr(item, metric, None)
+    v = getattr(v, "mean", v)  # a sweep's Estimate: its mean
+    if isinstance(v, Mapping):
+        v = v.get("mean")
+    if v is None or not isinstance(v, (int, float)) or v != v:
+        return None
+    return float(v)
+
+
+def pareto_front(items, x: str = "cost_per_month", y: str = "p99_ms") -> list:
+    """The items not beaten on both ``x`` and ``y`` (lower is better on both), by ascending ``x``.
+
+    An item is beaten when another is no worse on both figures and better on
+    at least one. Items are a sweep's points (figures are their means), rows,
+    or any mapping of figures; those missing a figure are left out.
+
+        >>> pareto_front([{"c": 1, "p": 9}, {"c": 2, "p": 5}, {"c": 3, "p": 6}], x="c", y="p")
+        [{'c': 1, 'p': 9}, {'c': 2, 'p': 5}]
+    """
+    scored = [(vx, vy, i, item) for i, item in enumerate(items)
+              if (vx := _value(item, x)) is not None and (vy := _value(item, y)) is not None]
+    scored.sort(key=lambda s: (s[0], s[1], s[2]))
+    front, best, last = [], float("inf"), None
+    for vx, vy, _, item in scored:
+        if vy < best or (vx, vy) == last:  # every cheaper one is worse on y; an equal twin is not better
+            front.append(item)
+            best, last = vy, (vx, vy)
+    return front

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import dataclasses
 import io
+import math
 from dataclasses import dataclass
 from typing import Any, Iterable, Mapping
 
@@ -205,20 +206,29 @@ def _field(obj, name: str):
 
 
 def _interval(point, name: str) -> tuple[float, float]:
-    """The (low, high) ends of ``name``'s confidence interval in a sweep's point summary."""
-    summary = _field(point, name)
+    """The (low, high) ends of ``name``'s confidence interval in a sweep's point summary.
+
+    ``point[name]`` or ``point.metrics[name]`` with ``low`` and ``high`` (a
+    sweep's ``Estimate``), or flat ``{name}_low`` / ``{name}_high`` keys. Ends
+    that are None (fewer than two runs) come back as NaN: not known.
+    """
+    summary = None
+    if isinstance(point, Mapping):
+        summary = point.get(name)
     if summary is None:
         metrics = _field(point, "metrics")
         summary = _field(metrics, name) if metrics is not None else None
+    if summary is None and not isinstance(point, Mapping):
+        summary = getattr(point, name, None)
     if summary is None:
+        if _field(point, f"{name}_low") is None and _field(point, f"{name}_high") is None:
+            raise ConfigError(f"a sweep point must summarise {name} with low and high ends, got {point!r}"[:300])
         low, high = _field(point, f"{name}_low"), _field(point, f"{name}_high")
     elif isinstance(summary, (int, float)):
         raise ConfigError(f"{name} of a sweep point must have a confidence interval (low, high), got {summary!r}")
     else:
         low, high = _field(summary, "low"), _field(summary, "high")
-    if low is None or high is None:
-        raise ConfigError(f"a sweep point must summarise {name} with low and high ends, got {point!r}"[:300])
-    return float(low), float(high)
+    return (math.nan if low is None else float(low)), (math.nan if high is None else float(high))
 
 
 # -- one run's figures ------------------------------------------------------------------------
@@ -234,8 +244,9 @@ def measure(report, name: str, prices=None) -> float:
         return report.error_rate
     if name == "throughput_per_s":
         return report.throughput_per_s
-    if name == "busiest_utilisation":
-        return max((s.utilisation for s in report.components.values()), default=0.0)
+    if name == "busiest_utilisation":  # as a sweep's rows count it: a database's IO counts too
+        return max((max(s.utilisation, float(s.detail.get("io_utilisation", 0.0) or 0.0))
+                    for s in report.components.values()), default=0.0)
     if name == "cost_per_month":
         return report.cost(prices).total_per_month
     raise ConfigError(f"metric must be one of {', '.join(METRICS)}, got {name!r}")

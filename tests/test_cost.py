@@ -167,3 +167,41 @@ def test_a_population_topology_reports_per_1k_users():
     assert cost.per_1k_users(5_000) == pytest.approx(2 * 0.05 * 730 / 5)
     with pytest.raises(ConfigError, match=r"^users must be an integer >= 1, got 0$"):
         cost.per_1k_users(0)
+
+
+# -- the cost vs p99 Pareto front ------------------------------------------------------------------
+def test_the_pareto_front_keeps_the_points_not_beaten_on_both():
+    from playground import pareto_front
+
+    toy = [
+        {"name": "a", "cost_per_month": 100, "p99_ms": 900},   # cheapest: on the front
+        {"name": "b", "cost_per_month": 150, "p99_ms": 950},   # beaten by a on both
+        {"name": "c", "cost_per_month": 200, "p99_ms": 300},   # front
+        {"name": "d", "cost_per_month": 200, "p99_ms": 400},   # same cost as c, slower: beaten
+        {"name": "e", "cost_per_month": 400, "p99_ms": 300},   # as fast as c, dearer: beaten
+        {"name": "f", "cost_per_month": 500, "p99_ms": 120},   # front
+        {"name": "g", "cost_per_month": 500, "p99_ms": 120},   # f's twin: neither beats the other
+        {"name": "h", "cost_per_month": None, "p99_ms": 1},    # no cost: left out
+    ]
+    assert [p["name"] for p in pareto_front(toy)] == ["a", "c", "f", "g"]
+    assert [p["name"] for p in pareto_front(toy, x="p99_ms", y="cost_per_month")] == ["f", "g", "c", "a"]
+    assert pareto_front([]) == []
+
+
+def test_the_pareto_front_reads_a_sweep_points_means():
+    from playground import pareto_front
+
+    class Estimate:
+        def __init__(self, mean):
+            self.mean, self.low, self.high, self.n = mean, mean - 1, mean + 1, 3
+
+    class Point:
+        def __init__(self, name, cost, p99):
+            self.name, self.metrics = name, {"cost_per_month": Estimate(cost), "p99_ms": Estimate(p99)}
+
+        def __getitem__(self, metric):
+            return self.metrics[metric]
+
+    points = [Point("2 servers", 300, 600), Point("3 servers", 370, 33), Point("4 servers", 445, 31),
+              Point("2 + cache", 304, 33)]
+    assert [p.name for p in pareto_front(points)] == ["2 servers", "2 + cache", "4 servers"]

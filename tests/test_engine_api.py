@@ -26,7 +26,7 @@ EXPORTED = {
     # sweeps
     "sweep", "SweepResult", "SweepPoint", "Estimate",
     # judging and pricing runs
-    "SLO", "SLOCheck", "assert_slo", "Footprint", "Prices", "CostBreakdown",
+    "SLO", "SLOCheck", "assert_slo", "Footprint", "Prices", "CostBreakdown", "pareto_front",
 }
 
 

@@ -159,6 +159,8 @@ def test_one_missed_threshold_misses_the_point_and_one_unsure_makes_it_unsure():
 def test_an_unknown_interval_is_not_sure():
     nan = float("nan")
     assert SLO(error_rate=None).verdict(point(p99_ms=(nan, nan))) == "not sure"
+    one_run = {"p99_ms": {"mean": 50.0, "low": None, "high": None, "n": 1}}  # no interval from one seed
+    assert SLO(error_rate=None).verdict(one_run) == "not sure"
 
 
 def test_flat_and_attribute_summaries_are_read_too():
@@ -169,7 +171,11 @@ def test_flat_and_attribute_summaries_are_read_too():
     class Point:
         p99_ms = Interval(10, 20)
 
+    class SweepPoint:  # a sweep's point: metrics by name
+        metrics = {"p99_ms": Interval(300, 400)}
+
     assert SLO(error_rate=None).verdict(Point()) == "met"
+    assert SLO(error_rate=None).verdict(SweepPoint()) == "missed"
     assert SLO(error_rate=None).verdict({"p99_ms_low": 250, "p99_ms_high": 300}) == "missed"
     with pytest.raises(ConfigError, match=r"^a sweep point must summarise p99_ms with low and high ends"):
         SLO(error_rate=None).verdict({"p50_ms": {"low": 1, "high": 2}})
