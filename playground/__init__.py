@@ -60,13 +60,13 @@ from ._series import HostSeriesRow as HostSeriesRow
 from ._series import LatencySketch as LatencySketch
 from ._sim import Client as Client
 from ._sim import Sim as Sim
+from ._slo import SLO as SLO
+from ._slo import SLOCheck as SLOCheck
+from ._slo import assert_slo as assert_slo
 from ._stats import Estimate as Estimate
 from ._sweep import sweep as sweep
 from ._sweep_result import SweepPoint as SweepPoint
 from ._sweep_result import SweepResult as SweepResult
-from ._slo import SLO as SLO
-from ._slo import SLOCheck as SLOCheck
-from ._slo import assert_slo as assert_slo
 from ._workload import Ramp as Ramp
 from ._workload import Shape as Shape
 from ._workload import Spike as Spike
