@@ -54,6 +54,6 @@ for region in REGIONS:
     table.add_row(region, f"{without.clients[f'users-{region}'].latency.p50_s * 1000:.1f}",
                   f"{with_cdn.clients[f'users-{region}'].latency.p50_s * 1000:.1f}",
                   f"{with_cdn.clients[f'users-{region}'].latency.p99_s * 1000:.1f}", f"{edge['hit_ratio']:.1%}")
-Console(width=120).print(table)
+Console().print(table)
 print(f"Origin served {without.component('origin').served} requests without the CDN, "
       f"{with_cdn.component('origin').served} with it: origin offload {CDN.offload(with_cdn):.1%}")

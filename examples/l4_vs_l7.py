@@ -43,6 +43,6 @@ for cls, conns in ((L4Balancer, 4), (L7Balancer, 4), (L4Balancer, 300)):
     hottest = max(report.components[a].utilisation for a in APPS)
     table.add_row(cls.__name__, str(conns), *[str(sent[a]) for a in APPS], f"{spread[cls.__name__, conns]:.2f}",
                   f"{hottest:.0%}", f"{report.p99_s * 1000:.1f}")
-Console(width=140).print(table)
+Console().print(table)
 print(f"4 connections: L4 spread {spread['L4Balancer', 4]:.2f}x, L7 spread {spread['L7Balancer', 4]:.2f}x; "
       f"300 connections: L4 spread {spread['L4Balancer', 300]:.2f}x")

@@ -122,6 +122,6 @@ for store, where, sticky, crash in SETUPS:
     table.add_row(where, "sticky cookie" if sticky else "round robin", "yes" if crash else "no",
                   str(b.views), str(b.lost), str(b.errors))
     lost.append(b.lost)
-Console(width=120).print(table)
+Console().print(table)
 print(f"Sessions lost: in app memory, round robin {lost[0]}; sticky {lost[1]}; sticky and app2 crashes {lost[2]}; "
       f"in the cache, app2 crashes {lost[3]}")

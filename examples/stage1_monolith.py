@@ -25,7 +25,7 @@ OPTIONS = LadderOptions(seed=1)  # the ladder's defaults: 0.02 req/s per user, S
 STAGE = STAGES[0]
 
 steps = [run_step(STAGE.build, users, OPTIONS) for users in USERS]
-console = Console(width=180)
+console = Console()
 console.print(stage_table(StageResult(STAGE.key, STAGE.title, STAGE.story, steps)))
 
 broke = next(s for s in steps if s.broke)

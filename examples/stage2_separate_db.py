@@ -23,7 +23,7 @@ OPTIONS = LadderOptions(seed=1)
 STAGE = STAGES[1]
 
 steps = [run_step(STAGE.build, users, OPTIONS) for users in USERS]
-Console(width=170).print(stage_table(StageResult(STAGE.key, STAGE.title, STAGE.story, steps)))
+Console().print(stage_table(StageResult(STAGE.key, STAGE.title, STAGE.story, steps)))
 
 for step in steps:
     print(f"{step.users:>7,} users: app CPU {step.bottleneck_utilisation:4.0%}, "

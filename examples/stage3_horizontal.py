@@ -25,7 +25,7 @@ OPTIONS = LadderOptions(seed=1)
 STAGE = STAGES[2]
 
 steps = [run_step(STAGE.build, users, OPTIONS) for users in USERS]
-Console(width=170).print(stage_table(StageResult(STAGE.key, STAGE.title, STAGE.story, steps)))
+Console().print(stage_table(StageResult(STAGE.key, STAGE.title, STAGE.story, steps)))
 
 ok = steps[1]
 print(f"Failover at {ok.users:,} users ({ok.error_rate:.1%} errors): "

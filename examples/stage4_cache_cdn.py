@@ -25,7 +25,7 @@ OPTIONS = LadderOptions(seed=1)
 STAGE = STAGES[3]
 
 steps = [run_step(STAGE.build, users, OPTIONS) for users in USERS]
-Console(width=170).print(stage_table(StageResult(STAGE.key, STAGE.title, STAGE.story, steps)))
+Console().print(stage_table(StageResult(STAGE.key, STAGE.title, STAGE.story, steps)))
 
 ok = steps[0]
 print(f"At {ok.users:,} users: cache hit ratio {ok.cache_hit_ratio:.0%}, "

@@ -42,7 +42,7 @@ for users in USERS:
     summaries.append(f"{users:>9,} users: {report.throughput_per_s:,.0f} ok/s, p50 {report.p50_s * 1000:.1f} ms, "
                      f"p99 {report.p99_s * 1000:.1f} ms, errors {report.error_rate:.1%}, cache hit {hit_ratio:.0%}, "
                      f"busiest: {neck} {util:.0%}")
-Console(width=170).print(table)
+Console().print(table)
 print("\n".join(summaries))
 print(f"\nStage 5 holds {USERS[-1]:,} users within the SLO (p99 < {OPTIONS.slo_p99_s * 1000:.0f} ms); "
       f"the bottleneck to watch is the app tier's CPU.")

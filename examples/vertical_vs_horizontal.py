@@ -58,7 +58,7 @@ for shape, label in (("vertical", "1 x 16 cores"), ("horizontal", "4 x 4 cores +
         r = results[shape, crash] = run(shape, crash)
         table.add_row(label, "yes" if crash else "no", f"{r.throughput_per_s:,.0f}", f"{r.p50_s * 1000:.1f}",
                       f"{r.p99_s * 1000:.1f}", str(r.failed), f"{r.error_rate:.1%}")
-Console(width=120).print(table)
+Console().print(table)
 for shape in ("vertical", "horizontal"):
     calm, hit = results[shape, False], results[shape, True]
     print(f"{shape:>10}: p99 {calm.p99_s * 1000:.1f} ms undisturbed; a crash costs {hit.failed} failed requests "

@@ -17,6 +17,7 @@ from __future__ import annotations
 import dataclasses
 import io
 import json
+import os
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -30,6 +31,17 @@ from ._slo import SLO, SLOCheck
 from ._trace import TraceRecord
 
 __all__ = ["Report", "Comparison"]
+
+
+def text_width(width: int | None) -> int:
+    """Columns for text output: ``width`` if given, else ``$COLUMNS`` (a pipe has no terminal), else 100."""
+    if width is not None:
+        return width
+    try:
+        columns = int(os.environ.get("COLUMNS", ""))
+    except ValueError:
+        columns = 0
+    return columns if columns >= 40 else 100
 
 
 def _ms(seconds: float) -> str:
@@ -146,8 +158,12 @@ class Report:
             window += f", warm-up {self.warmup_s:g} s left out" + (f" (chosen by {self.warmup_rule})"
                                                                   if self.warmup_rule else "")
         t = Table(title=self.title or f"Run: {window}, seed {self.seed!r}", title_justify="left")
-        for col in ("load", "sent", "ok", "errors", "in flight", "ok/s", "p50 ms", "p90 ms", "p99 ms", "p99.9 ms", "max ms"):
-            t.add_column(col, justify="left" if col in ("load", "errors") else "right")
+        t.caption, t.caption_justify = "latency of successful requests, in ms", "left"
+        for col in ("load", "sent", "ok", "errors", "in flight", "ok/s", "p50", "p90", "p99", "p99.9", "max"):
+            if col in ("load", "errors"):
+                t.add_column(col, justify="left", overflow="fold")
+            else:
+                t.add_column(col, justify="right", no_wrap=True)
         for c in self.clients.values():
             L = c.latency
             errs = ", ".join(f"{k} {v}" for k, v in c.errors.items()) or "-"
@@ -156,9 +172,13 @@ class Report:
         parts.append(t)
         if self.components:
             ct = Table(title="Components", title_justify="left")
-            for col in ("host", "kind", "state", "served", "rejected", "util", "mean queue", "peak queue",
-                        "p99 ms", "detail"):
-                ct.add_column(col, justify="left" if col in ("host", "kind", "state", "detail") else "right")
+            for col in ("host", "kind", "state", "served", "rejected", "util", "queue", "peak", "p99 ms", "detail"):
+                if col in ("host", "kind", "state", "detail"):
+                    ct.add_column(col, justify="left", overflow="fold")
+                else:
+                    ct.add_column(col, justify="right", no_wrap=True)
+            ct.caption = "queue: mean length; peak: longest; detail: the component's own counters"
+            ct.caption_justify = "left"
             for s in self.components.values():
                 detail = ", ".join(f"{k}={_fmt(v)}" for k, v in s.detail.items())
                 ct.add_row(s.name, s.kind, "up" if s.up else "DOWN", str(s.served), str(s.rejected),
@@ -169,9 +189,10 @@ class Report:
             parts.append("Events: " + "; ".join(f"t={t:.2f}s {d}" for t, d in self.events))
         return Group(*parts)
 
-    def render(self, width: int = 140) -> str:
+    def render(self, width: int | None = None) -> str:
+        """The report as text tables, ``width`` columns wide (default: ``$COLUMNS``, else 100)."""
         buf = io.StringIO()
-        Console(file=buf, width=width, force_terminal=False, color_system=None).print(self)
+        Console(file=buf, width=text_width(width), force_terminal=False, color_system=None).print(self)
         return buf.getvalue()
 
     def __str__(self) -> str:
@@ -267,5 +288,5 @@ class Comparison:
 
     def __str__(self) -> str:
         buf = io.StringIO()
-        Console(file=buf, width=120, force_terminal=False, color_system=None).print(self)
+        Console(file=buf, width=text_width(None), force_terminal=False, color_system=None).print(self)
         return buf.getvalue()

@@ -1,26 +1,31 @@
-"""Every ``examples/*.py`` runs, exits 0 and still prints what docs/EXAMPLES.md quotes.
+"""Every ``examples/*.py`` runs, exits 0, says what the docs claim, and docs/EXAMPLES.md is its output.
 
 Each example is its own test: it runs in a subprocess (``sys.executable``, a
-temporary working directory) and its output is checked against the claims the
-docs make (who breaks where, zero errors on failover, one query with
+temporary working directory, as ``docs/make_examples.py`` runs it) and its
+output is checked against the claims the docs make (who breaks where, zero errors on failover, one query with
 coalescing), written as patterns with numbers compared loosely, so that a
 small change of figures in a component does not fail them but a changed story
 does. Examples run under virtual time, so their output does not depend on how
 busy the machine is; the only wall-clock limit is a generous hang guard per
-example (``HANG_GUARD_S``), never shared between examples.
+example (``HANG_GUARD_S`` in ``docs/make_examples.py``), never shared between
+examples. Then the page's section for that example must be exactly what the
+generator writes from this output (and the README's table likewise), so a
+change of output that is not regenerated fails here.
 """
 from __future__ import annotations
 
-import os
+import importlib.util
 import re
-import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
-HANG_GUARD_S = 600  # a hang, not a slow machine: examples take seconds of CPU each
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLES = ROOT / "examples"
+_spec = importlib.util.spec_from_file_location("make_examples", ROOT / "docs" / "make_examples.py")
+make_examples = sys.modules.setdefault("make_examples", importlib.util.module_from_spec(_spec))
+_spec.loader.exec_module(make_examples)
 
 
 def num(text: str) -> float:
@@ -168,18 +173,52 @@ CHECKS = {
 }
 
 
-def run_example(name: str, cwd: Path) -> subprocess.CompletedProcess:
-    env = {**os.environ, "COLUMNS": "170", "PYTHONWARNINGS": "error"}
-    return subprocess.run([sys.executable, str(EXAMPLES / name)], cwd=cwd, env=env, capture_output=True,
-                          text=True, timeout=HANG_GUARD_S)
+_RUNS: dict[str, "make_examples.Run"] = {}
+
+
+def run_example(name: str) -> "make_examples.Run":
+    """Run an example once per test session (the docs checks reuse the run)."""
+    if name not in _RUNS:
+        _RUNS[name] = make_examples.run(EXAMPLES / name)
+    return _RUNS[name]
 
 
 def test_every_example_has_a_check():
-    assert sorted(p.name for p in EXAMPLES.glob("*.py")) == sorted(CHECKS)
+    assert sorted(p.name for p in make_examples.discover()) == sorted(CHECKS)
 
 
 @pytest.mark.parametrize("name", sorted(CHECKS))
-def test_example_runs_and_says_what_the_docs_quote(name, tmp_path):
-    done = run_example(name, tmp_path)
+def test_example_runs_and_says_what_the_docs_quote(name):
+    done = run_example(name)
     assert done.returncode == 0, done.stderr
     CHECKS[name](done.stdout)
+
+
+def _sections(text: str) -> dict[str, str]:
+    parts = re.split(r"(?m)^(?=## )", text)
+    out = {}
+    for part in parts[1:]:
+        match = re.match(r"## .* \(`([\w.]+\.py)`\)\n", part)
+        assert match, f"a section of docs/EXAMPLES.md does not name its example: {part[:80]!r}"
+        out[match.group(1)] = part.rstrip("\n") + "\n"
+    return out
+
+
+@pytest.mark.parametrize("name", sorted(CHECKS))
+def test_docs_examples_page_shows_this_examples_current_output(name):
+    page = _sections(make_examples.PAGE.read_text(encoding="utf-8"))
+    assert list(page) == [p.name for p in make_examples.discover()], "run python docs/make_examples.py"
+    done = run_example(name)
+    assert done.returncode == 0, done.stderr
+    assert page[name] == make_examples.section(EXAMPLES / name, done.stdout), \
+        f"docs/EXAMPLES.md is stale for {name}: run python docs/make_examples.py"
+
+
+def test_the_readme_table_shows_every_examples_current_output():
+    paths = make_examples.discover()
+    runs = {p.name: run_example(p.name) for p in paths}
+    readme = make_examples.README.read_text(encoding="utf-8")
+    assert make_examples.comparable(readme) == make_examples.comparable(make_examples.with_table(readme, paths, runs)), \
+        "README.md's examples table is stale: run python docs/make_examples.py"
+    page = make_examples.PAGE.read_text(encoding="utf-8")
+    assert make_examples.comparable(page) == make_examples.comparable(make_examples.page(paths, runs))

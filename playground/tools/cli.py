@@ -53,6 +53,8 @@ def _parser() -> argparse.ArgumentParser:
 def _ladder(args) -> int:
     from rich.console import Console
 
+    from playground._report import text_width
+
     from .ladder import LadderOptions, run_ladder
 
     kw = {"seed": args.seed, "scaling": args.scaling, "stop_at_break": not args.all_steps}
@@ -70,7 +72,7 @@ def _ladder(args) -> int:
         kw["budget_cores"] = args.budget_cores
     opts = LadderOptions(**kw)
     stages = args.stages.split(",") if args.stages else None
-    console = Console() if sys.stdout.isatty() else Console(width=170)
+    console = Console() if sys.stdout.isatty() else Console(width=text_width(None))  # piped: $COLUMNS, else 100
     console.print(f"[bold]From 5 users to 1 million[/bold] - seed {opts.seed}, "
                   f"{opts.requests_per_user_per_s:g} requests per user per second, "
                   f"SLO p99 < {opts.slo_p99_s * 1000:.0f} ms, errors < {opts.max_error_rate:.0%}, "

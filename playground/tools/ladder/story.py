@@ -39,9 +39,12 @@ def _users(n: int) -> str:
 def stage_table(result: StageResult) -> Table:
     t = Table(title=f"Stage {result.key}: {result.title}", title_justify="left", caption=result.story,
               caption_justify="left")
-    for col in ("users", "offered/s", "ok/s", "p50 ms", "p99 ms", "errors", "bottleneck (util)", "cache hit",
+    for col in ("users", "offer/s", "ok/s", "p50 ms", "p99 ms", "errors", "bottleneck (util)", "hit",
                 "db q/s", "verdict"):
-        t.add_column(col, justify="left" if col in ("bottleneck (util)", "verdict") else "right")
+        if col in ("bottleneck (util)", "verdict"):
+            t.add_column(col, justify="left", ratio=1)
+        else:
+            t.add_column(col, justify="right", no_wrap=True)
     for s in result.steps:
         verdict = f"BREAKS: {s.why}" if s.broke else "ok"
         t.add_row(_users(s.users), _rate(s.offered_per_s), _rate(s.throughput_per_s), _ms(s.p50_s),
@@ -58,9 +61,12 @@ class LadderResult:
 
     def comparison(self) -> Table:
         t = Table(title="From 5 users to 1 million: the comparison", title_justify="left")
-        for col in ("stage", "handles (within SLO)", "breaks at", "bottleneck there", "p99 at best ok",
-                    "cache hit", "db q/s", "$/month", "$/month per 1k users"):
-            t.add_column(col, justify="left" if col in ("stage", "bottleneck there") else "right")
+        for col in ("stage", "holds (SLO)", "breaks at", "bottleneck there", "p99 at best", "hit", "db q/s",
+                    "$/month", "$/mo per 1k users"):
+            if col in ("stage", "bottleneck there"):
+                t.add_column(col, justify="left", ratio=1)
+            else:
+                t.add_column(col, justify="right", no_wrap=True)
         for st in self.stages:
             ok = [s for s in st.steps if not s.broke]
             best: StepResult | None = ok[-1] if ok else None
@@ -78,11 +84,14 @@ class LadderResult:
     def __rich__(self):
         return Group(*[stage_table(s) for s in self.stages], self.comparison())
 
-    def render(self, width: int = 160) -> str:
+    def render(self, width: int | None = None) -> str:
+        """As text, ``width`` columns wide (default: ``$COLUMNS``, else 100)."""
         import io
 
+        from playground._report import text_width
+
         buf = io.StringIO()
-        Console(file=buf, width=width, color_system=None).print(self)
+        Console(file=buf, width=text_width(width), color_system=None).print(self)
         return buf.getvalue()
 
     def to_json(self) -> str:
