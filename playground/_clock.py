@@ -327,24 +327,70 @@ class RealtimeScheduler(Scheduler):
     """The same heap, driven against the wall clock by a trio task (``drive``).
 
     ``speed`` > 1 runs faster than real time. ``now`` counts seconds since start.
+
+    When the process falls behind the wall clock (a busy machine, a flood of
+    real requests), entries would fire late and every simulated latency would
+    grow by the delay: health checks would time out and mark healthy backends
+    down. Instead simulated time *pauses*: it never runs more than
+    ``max_lag_s`` ahead of the earliest entry not yet fired, and the wall
+    time skipped that way is counted (``lag()``), never spent inside the
+    simulation. Afterwards simulated time runs at wall speed again, behind
+    the wall clock by the total pause; every arrival and timeout still fires
+    at its simulated time, only later in wall time.
     """
 
     realtime = True
 
-    def __init__(self, speed: float = 1.0) -> None:
+    def __init__(self, speed: float = 1.0, max_lag_s: float = 0.05) -> None:
         super().__init__()
         self.speed = speed
+        self.max_lag_s = max_lag_s
         self._t0 = trio.current_time()
+        self._paused_wall_s = 0.0  # wall seconds simulated time was held back, in all
         self._kick: trio.CancelScope | None = None
         self._halted = False
+        self.stalls: deque[tuple[float, float]] = deque(maxlen=100)  # (simulated time, wall seconds paused)
+        self._stall_at: float | None = None
+        self._stall_s = 0.0
+        self.stall_count = 0
+        self.longest_stall_s = 0.0
 
     @property
     def now(self) -> float:  # type: ignore[override]
-        return (trio.current_time() - self._t0) * self.speed
+        t = (trio.current_time() - self._t0 - self._paused_wall_s) * self.speed
+        heap = self._heap
+        while heap and heap[0][2] is None:
+            _pop(heap)
+        if heap and t > heap[0][0] + self.max_lag_s:
+            # behind: hold simulated time just past the earliest entry not yet fired
+            held = heap[0][0] + self.max_lag_s
+            skipped = (t - held) / self.speed
+            self._paused_wall_s += skipped
+            if self._stall_at is None:
+                self._stall_at = held
+                self._stall_s = 0.0
+                self.stall_count += 1
+            self._stall_s += skipped
+            self.longest_stall_s = max(self.longest_stall_s, self._stall_s)
+            return held
+        if self._stall_at is not None and (not heap or heap[0][0] > t):
+            self.stalls.append((self._stall_at, self._stall_s))  # caught up
+            self._stall_at = None
+        return t
 
     @now.setter
     def now(self, value: float) -> None:  # the base class writes it; real time ignores that
         pass
+
+    def lag(self) -> dict[str, float | int | None]:
+        """How far behind the wall clock the simulation is, and how it got there (seconds)."""
+        self.now  # noqa: B018 - reading the time brings the figures up to date
+        return {"behind_s": round(self._paused_wall_s, 6), "stalls": self.stall_count,
+                "longest_stall_s": round(self.longest_stall_s, 6),
+                "stalled_since_s": None if self._stall_at is None else round(self._stall_at, 6)}
+
+    def _wall_deadline(self, when: float) -> float:
+        return self._t0 + self._paused_wall_s + when / self.speed
 
     def call_at(self, when: float, fn, arg=None) -> Timer:
         return self.call_at_seq(when, next(self._seq), fn, arg)
@@ -352,7 +398,7 @@ class RealtimeScheduler(Scheduler):
     def call_at_seq(self, when: float, seq: int, fn, arg=None) -> Timer:
         entry = super().call_at_seq(when, seq, fn, arg)
         if self._kick is not None and self._heap[0] is entry:
-            self._kick.deadline = self._t0 + when / self.speed
+            self._kick.deadline = self._wall_deadline(when)
         return entry
 
     def call_later(self, delay_s: float, fn, arg=None) -> Timer:
@@ -374,21 +420,25 @@ class RealtimeScheduler(Scheduler):
 
     async def drive(self) -> None:
         """Fire due entries until ``halt()``; run this in a nursery."""
+        heap = self._heap
         while not self._halted:
             t = self.next_time()
-            with trio.CancelScope(deadline=self._t0 + t / self.speed) as scope:
+            with trio.CancelScope(deadline=self._wall_deadline(t)) as scope:
                 self._kick = scope
                 await trio.sleep_forever()
             self._kick = None
-            now = self.now
-            heap = self._heap
-            while heap and heap[0][0] <= now and not self._halted:
+            while heap and not self._halted:
+                while heap and heap[0][2] is None:
+                    _pop(heap)
+                # ``now`` holds simulated time near the head when behind, so this fires the
+                # entries in time order without letting the clock run past the unfired ones
+                if not heap or heap[0][0] > self.now:
+                    break
                 entry = _pop(heap)
                 fn = entry[2]
-                if fn is not None:
-                    entry[2] = None
-                    self.fired += 1
-                    fn(entry[3])
+                entry[2] = None
+                self.fired += 1
+                fn(entry[3])
 
     def halt(self) -> None:
         """Stop firing entries: the run is over, and its hosts are being torn down."""

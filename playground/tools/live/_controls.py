@@ -73,10 +73,11 @@ class Controls:
     """
 
     def __init__(self, sim: "Sim", *, max_rate_per_s: float = 5000.0, max_users: int = 10_000_000,
-                 protected: tuple[str, ...] = ()) -> None:
+                 max_closed_loop_users: int = 100_000, protected: tuple[str, ...] = ()) -> None:
         self.sim = sim
         self.max_rate_per_s = max_rate_per_s
         self.max_users = max_users
+        self.max_closed_loop_users = max_closed_loop_users
         self.protected = frozenset(protected)
 
     # -- checks ------------------------------------------------------------------
@@ -148,10 +149,9 @@ class Controls:
         loads = self.sim.loads
         if not loads:
             raise ControlError(409, "this topology has no load to change")
-        for load in loads:
-            if users is not None and hasattr(load, "per_user") and users * load.per_user > self.max_rate_per_s:
-                raise ControlError(400, f"users={users} would send {users * load.per_user:g} requests per second; "
-                                        f"the limit is {self.max_rate_per_s:g}")
+        if users is not None:
+            for load in loads:
+                self._check_users(load, users)
         for load in loads:
             paused = isinstance(getattr(load, "shape", None), Paused)
             if users is not None and hasattr(load, "set_users"):
@@ -164,6 +164,25 @@ class Controls:
                 load.shape = Paused(load.shape)
         what = f"users {users}" if users is not None else f"rate {rate_per_s:g}/s"
         self.sim.event(f"load {what}")
+
+    def _check_users(self, load, users: int) -> None:
+        """Refuse a user count the live server could not carry: too many requests, or too much memory."""
+        if hasattr(load, "per_user"):  # a population: open loop, a rate and no memory per user
+            if users * load.per_user > self.max_rate_per_s:
+                raise ControlError(400, f"users={users} would send {users * load.per_user:g} requests per second; "
+                                        f"the limit is {self.max_rate_per_s:g}")
+            return
+        think = getattr(load, "think_time_s", None)
+        if think is None:
+            return
+        # each closed-loop user is state (a connection, a cookie jar, a pending timer): bound them
+        if users > self.max_closed_loop_users:
+            raise ControlError(400, f"users={users} closed-loop users would each keep state in memory; "
+                                    f"the limit is {self.max_closed_loop_users}")
+        mean_s = think.mean_s
+        if mean_s > 0 and users / mean_s > self.max_rate_per_s:
+            raise ControlError(400, f"users={users} thinking {mean_s:g} s on average could send "
+                                    f"{users / mean_s:g} requests per second; the limit is {self.max_rate_per_s:g}")
 
     def loads(self) -> list[dict[str, Any]]:
         """What the loads are doing now (for the dashboard)."""
