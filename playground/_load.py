@@ -239,7 +239,7 @@ class OpenLoop(Load):
             return
         sched = self.sched
         self._until = until
-        self._t0 = sched.now
+        self._t0 = self._planned = sched.now
         self._conns = [next(self._conn_ids) for _ in range(self.connections)] if self.connections else None
         self._poisson = self.arrivals == "poisson"
         self._i = 0
@@ -258,16 +258,21 @@ class OpenLoop(Load):
         sched = self.sched
         if self.stopped:
             return self._finish()
-        now = sched.now
+        # the next arrival follows the one just made at its planned time, not at the moment its
+        # callback ran: in real time a callback runs a little late, and the chain must not drift
+        now = self._planned
         rate = self.shape.rate_at(now - self._t0)
-        if rate <= 0:
-            self._timer = sched.call_later(min(0.1, self._until - now), self._idle_tick)
+        if rate <= 0:  # idle: look again in a moment; arrivals restart from then
+            now = max(now, sched.now)
+            self._planned = now + min(0.1, self._until - now)
+            self._timer = sched.call_at(self._planned, self._idle_tick)
             return
         gap = -math.log(1.0 - self.rng.random()) / rate if self._poisson else 1.0 / rate
         if now + gap >= self._until:
-            self._timer = sched.call_later(self._until - now, self._finish)
+            self._timer = sched.call_at(self._until, self._finish)
             return
-        self._timer = sched.call_later(gap, self._arrive)
+        self._planned = now + gap
+        self._timer = sched.call_at(self._planned, self._arrive)
 
     def _idle_tick(self, _=None) -> None:
         if self.sched.now >= self._until:

@@ -53,6 +53,8 @@ from ._warmup import check_warmup, choose_warmup
 
 __all__ = ["Sim", "Client"]
 
+MAX_EVENTS = 10_000  # events kept per run (the latest; see Sim.event)
+
 
 class Client(Node):
     """A host that only sends (where loads live). Created by ``Sim.load`` when needed."""
@@ -97,6 +99,7 @@ class Sim:
         self.running = False
         self._actions: list[tuple[float, Callable, tuple]] = []
         self._events: list[tuple[float, str]] = []
+        self._events_dropped = 0
         self._t0 = 0.0
         self._ids = itertools.count(1)
         self.runs = 0
@@ -198,7 +201,12 @@ class Sim:
     def event(self, description: str) -> None:
         """Note something on the run's timeline (faults note themselves)."""
         if self.running:
-            self._events.append((round(self.now, 9), description))
+            events = self._events
+            events.append((round(self.now, 9), description))
+            if len(events) > MAX_EVENTS:  # bounded: a live run may last for days
+                drop = MAX_EVENTS // 4
+                del events[:drop]
+                self._events_dropped += drop
 
     @property
     def now(self) -> float:
@@ -320,6 +328,7 @@ class Sim:
         self._t0 = sched.now
         self._fired0 = sched.fired
         self._events = []
+        self._events_dropped = 0
         self._ids = itertools.count(1)
         self.runs += 1
         conn_ids = itertools.count(1)
@@ -366,6 +375,8 @@ class Sim:
                 while sched.now < deadline and any(l.metrics.in_flight for l in self.loads):
                     await sched.sleep(min(0.05, deadline - sched.now))
                 end = sched.now
+                if sched.realtime:
+                    self._note_lag(sched)
                 report = self._report(duration_s, end, time.perf_counter() - wall0, warmup_s)
                 if sched.realtime:  # the wall clock would go on delivering into hosts being torn down
                     sched.halt()
@@ -377,6 +388,21 @@ class Sim:
             self._loads_scope = None
         self.last_report = report
         return report
+
+    def _event_log(self) -> list[tuple[float, str]]:
+        events = list(self._events)
+        if self._events_dropped and events:
+            events.insert(0, (events[0][0], f"{self._events_dropped} earlier events not kept "
+                                            f"(the log keeps the latest {MAX_EVENTS:,})"))
+        return events
+
+    def _note_lag(self, sched: Scheduler) -> None:
+        """Say in the events how far real time ran ahead of the simulation (it paused; see ``_clock``)."""
+        lag = sched.lag()
+        if lag["stalls"]:
+            self.event(f"real time ran ahead: simulated time paused {lag['behind_s']:.3f} s in all, "
+                       f"in {lag['stalls']} stalls (longest {lag['longest_stall_s']:.3f} s); "
+                       f"simulated latencies do not include it")
 
     def _report(self, duration_s: float, end: float, wall_s: float, warmup_s: float | str = 0.0) -> Report:
         clients = {}
@@ -403,7 +429,7 @@ class Sim:
             clients=clients,
             components={n.name: n.stats() for n in self.net.hosts.values() if not isinstance(n, Client)},
             network=dict(sorted(self.net.counters.items())),
-            events=list(self._events),
+            events=self._event_log(),
             series={load.name: load.metrics.series() for load in self.loads},
             simulated_s=end - self._t0,
             events_fired=self.sched.fired - self._fired0,

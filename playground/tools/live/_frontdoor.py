@@ -15,8 +15,10 @@ Only requests naming an allowed ``Host`` are sent in (else 421, see
 only hurt themselves: headers above ``max_header_bytes`` get
 431, bodies above ``max_body_bytes`` get 413, a
 body that does not arrive within ``body_timeout_s`` gets 408, and beyond
-``max_in_flight`` concurrent requests the door answers 503 at once instead of
-queueing without bound. Malformed HTTP, oversized headers and idle or
+``max_in_flight`` concurrent requests, or when the bodies held for all
+clients together would pass ``max_buffered_bytes``, the door answers 503 at
+once instead of queueing without bound. A WebSocket upgrade gets a plain
+501 saying WebSockets are not simulated (421 for a wrong ``Host``). Malformed HTTP, oversized headers and idle or
 dribbling connections are stopped earlier, by hypercorn's limits (see
 ``_server.server_config``).
 """
@@ -58,8 +60,10 @@ class FrontDoor:
 
     def __init__(self, session: "LiveSession", *, timeout_s: float = 10.0, max_body_bytes: int = 1 << 20,
                  max_header_bytes: int = 16 * 1024, body_timeout_s: float = 10.0, max_in_flight: int = 1000,
-                 hosts: HostGuard | None = None) -> None:
+                 hosts: HostGuard | None = None, max_buffered_bytes: int = 64 << 20) -> None:
         self.session = session
+        self.max_buffered_bytes = max_buffered_bytes
+        self.buffered_bytes = 0  # request bodies held now, all clients together
         self.hosts = hosts or HostGuard()
         self.timeout_s = timeout_s
         self.max_body_bytes = max_body_bytes
@@ -68,7 +72,8 @@ class FrontDoor:
         self.max_in_flight = max_in_flight
         self.in_flight = 0
         self.counters: dict[str, int] = {"requests": 0, "too_busy": 0, "too_large": 0, "body_timeout": 0,
-                                         "headers_too_large": 0, "wrong_host": 0}
+                                         "headers_too_large": 0, "wrong_host": 0,
+                                         "buffers_full": 0, "websocket_refused": 0}
 
     async def __call__(self, scope, receive, send) -> None:
         kind = scope["type"]
@@ -76,7 +81,25 @@ class FrontDoor:
             await _lifespan(receive, send)
         elif kind == "http":
             await self._http(scope, receive, send)
-        # websockets are not served: returning without accepting closes them
+        elif kind == "websocket":
+            await self._websocket(scope, receive, send)
+
+    async def _websocket(self, scope, receive, send) -> None:
+        """WebSockets are not simulated: refuse the upgrade with a plain HTTP answer saying so."""
+        self.counters["websocket_refused"] += 1
+        message = await receive()
+        if message["type"] != "websocket.connect":
+            return
+        host = next((v.decode("latin-1") for n, v in scope["headers"] if n == b"host"), None)
+        refused = self.hosts.refusal(host)
+        status, body = (421, refused) if refused else (501, "WebSockets are not simulated; send plain HTTP requests")
+        if "websocket.http.response" in scope.get("extensions", {}):
+            await send({"type": "websocket.http.response.start", "status": status,
+                        "headers": [(b"content-type", b"text/plain; charset=utf-8"),
+                                    (b"content-length", str(len(body) + 1).encode())]})
+            await send({"type": "websocket.http.response.body", "body": body.encode("latin-1", "replace") + b"\n"})
+        else:  # a server without the extension answers a close before accept with 403
+            await send({"type": "websocket.close", "code": 1008})
 
     async def _http(self, scope, receive, send) -> None:
         self.counters["requests"] += 1
@@ -99,8 +122,9 @@ class FrontDoor:
             await _reply(send, 503, b"front door busy\n", {"retry-after": "1"})
             return
         self.in_flight += 1
+        held = [0]  # bytes of this request's body counted in buffered_bytes
         try:
-            body = await self._read_body(receive, send)
+            body = await self._read_body(receive, send, held)
             if body is None:
                 return
             headers: dict[str, str] = {}
@@ -116,8 +140,9 @@ class FrontDoor:
             await self._answer(send, result, latency_s)
         finally:
             self.in_flight -= 1
+            self.buffered_bytes -= held[0]
 
-    async def _read_body(self, receive, send) -> bytes | None:
+    async def _read_body(self, receive, send, held: list[int]) -> bytes | None:
         chunks: list[bytes] = []
         size = 0
         with trio.move_on_after(self.body_timeout_s) as scope:
@@ -127,6 +152,13 @@ class FrontDoor:
                     return None
                 chunk = message.get("body", b"")
                 size += len(chunk)
+                if self.buffered_bytes + len(chunk) > self.max_buffered_bytes:
+                    self.counters["buffers_full"] += 1
+                    await _reply(send, 503, b"front door busy: its request buffers are full\n",
+                                 {"retry-after": "1", "connection": "close"})
+                    return None
+                self.buffered_bytes += len(chunk)
+                held[0] += len(chunk)
                 if size > self.max_body_bytes:
                     self.counters["too_large"] += 1
                     await _reply(send, 413, f"body larger than {self.max_body_bytes} bytes\n".encode(),

@@ -11,7 +11,9 @@ Per-host p50/p99 are since the start (an HDR histogram cannot be subtracted);
 the clients' figures are per second, from the per-second series the loads
 already keep (percentiles of separate streams cannot be merged, so a point's
 p50/p99 are those of the stream that completed most requests that second).
-The history kept here is bounded (``history_points``).
+The history kept here is bounded (``history_points``). In real time a
+snapshot also says how far the simulation is behind the wall clock
+(``lag``: it pauses when this machine cannot keep up, see ``_clock``).
 
 Pure: it reads the ``Sim`` and returns plain dicts; nothing here waits.
 """
@@ -192,4 +194,5 @@ class Sampler:
             "points": points,
             "links": {k: [list(p) for p in v] for k, v in faults.items()},
             "events": [[round(t, 3), d] for t, d in sim._events[-200:]],
+            "lag": sim.sched.lag() if sim.sched.realtime else None,
         }

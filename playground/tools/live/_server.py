@@ -184,8 +184,8 @@ async def serve_async(build: Callable[[], Sim] | None = None, *, host: str = "12
         server = LiveServer(door_binds[0], dash_binds[0], token, session, shutdown,
                             trio.lowlevel.current_trio_token())
         task_status.started(server)
-    server.report = session.report
-    return session.report
+    server.report = session.door_report(door.counters)
+    return server.report
 
 
 def serve_in_thread(build: Callable[[], Sim] | None = None, **kw) -> LiveServer:

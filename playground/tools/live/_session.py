@@ -9,6 +9,7 @@ touch the simulation except through ``control`` and ``call``.
 """
 from __future__ import annotations
 
+import dataclasses
 import math
 from typing import TYPE_CHECKING, Any
 
@@ -79,6 +80,22 @@ class LiveSession:
             next_t = (math.floor(sim.now / self.interval_s) + 1) * self.interval_s + 0.01
             await sim.sched.sleep(max(0.0, next_t - sim.now))
             self.publish()
+
+    def door_report(self, counters: dict[str, int] | None = None) -> "Report | None":
+        """The run's report with the front door's own client figures (the real requests that came
+        in through it) beside the loads', and what the door refused before the simulation saw it."""
+        report, door = self.report, self.door
+        if report is None or door is None:
+            return report
+        end = door.start + report.simulated_s
+        clients = {**report.clients, self.frontdoor: door.stats(end, duration_s=report.duration_s)}
+        events = list(report.events)
+        if counters is not None:
+            refused = ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in counters.items() if k != "requests" and v)
+            events.append((round(report.simulated_s, 9), f"front door: {counters.get('requests', 0)} HTTP requests, "
+                                                         f"{door.sent} sent in; refused at the door: {refused or 'none'}"))
+        self.report = dataclasses.replace(report, clients=clients, events=events)
+        return self.report
 
     def stop(self) -> None:
         """End the run: loads stop, the report is made, ``run`` returns."""

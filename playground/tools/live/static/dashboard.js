@@ -235,6 +235,13 @@ function render() {
   document.getElementById("tot-p99").textContent = fmt(lastPoint.p99_ms, 2);
   document.getElementById("tot-sent").textContent = c.sent === undefined ? "–" : c.sent;
   document.getElementById("tot-failed").textContent = c.failed === undefined ? "–" : c.failed;
+  const lag = snap.lag || null;
+  const lagText = !lag ? "–" : `${fmt(lag.behind_s, 2)} s` +
+    (lag.stalls ? ` (${lag.stalls} stall${lag.stalls === 1 ? "" : "s"}, longest ${fmt(lag.longest_stall_s, 2)} s)` : "") +
+    (lag.stalled_since_s !== null ? " · stalled now" : "");
+  const lagCell = document.getElementById("tot-lag");
+  lagCell.textContent = lagText;
+  lagCell.className = lag && lag.stalls ? "warn" : "";
   const info = (snap.loads || []).map(l => `${l.name}: ${l.users !== null ? l.users + " users, " : ""}` +
     `${l.rate_per_s !== null ? fmt(l.rate_per_s, 1) + "/s" : ""}${l.running ? "" : " (stopped)"}`).join("; ");
   document.getElementById("load-info").textContent = info;
