@@ -26,19 +26,19 @@ import time
 import httpx
 
 
-def start_server(extra: list[str]) -> tuple[subprocess.Popen, str, str]:
+def start_server(extra: list[str], start_s: float = 120.0) -> tuple[subprocess.Popen, str, str]:
     cmd = [sys.executable, "-m", "playground", "serve", "--port", "0", "--dashboard-port", "0", *extra]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     lines: queue.Queue[str] = queue.Queue()
     threading.Thread(target=lambda: [lines.put(line) for line in proc.stdout], daemon=True).start()
     door = dash = ""
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + start_s
     while not (door and dash):
         try:
             line = lines.get(timeout=max(0.1, deadline - time.monotonic()))
         except queue.Empty:
             proc.kill()
-            raise SystemExit("the server did not announce its addresses within 30 s") from None
+            raise SystemExit(f"the server did not announce its addresses within {start_s:g} s") from None
         if line.startswith("front door:"):
             door = line.split()[2]
         elif line.startswith("dashboard:"):
@@ -47,14 +47,14 @@ def start_server(extra: list[str]) -> tuple[subprocess.Popen, str, str]:
     return proc, door, dash
 
 
-def drive(door: str, seconds: float, clients: int) -> tuple[collections.Counter, list[float]]:
+def drive(door: str, seconds: float, clients: int, hang_s: float = 10.0) -> tuple[collections.Counter, list[float]]:
     outcomes: collections.Counter = collections.Counter()
     latencies: list[float] = []
     lock = threading.Lock()
     stop_at = time.monotonic() + seconds
 
     def client(i: int) -> None:
-        with httpx.Client(base_url=door, timeout=10.0) as http:
+        with httpx.Client(base_url=door, timeout=hang_s) as http:
             n = 0
             while time.monotonic() < stop_at:
                 n += 1
@@ -83,12 +83,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seconds", type=float, default=20.0)
     p.add_argument("--clients", type=int, default=32)
     p.add_argument("--users", type=int, default=20, help="simulated users inside the topology, besides this load")
+    p.add_argument("--hang-s", type=float, default=10.0,
+                   help="a request unanswered for this long counts as a hang (a busy machine wants more)")
     a = p.parse_args(argv)
     proc, door, dash = start_server(["--users", str(a.users)])
     print(f"server up: front door {door}, dashboard {dash}")
     failures = []
     try:
-        outcomes, lat = drive(door, a.seconds, a.clients)
+        outcomes, lat = drive(door, a.seconds, a.clients, a.hang_s)
         total = sum(outcomes.values())
         lat.sort()
         p50 = lat[len(lat) // 2] * 1000 if lat else 0.0
@@ -102,15 +104,15 @@ def main(argv: list[str] | None = None) -> int:
             failures.append(f"responses neither 2xx nor a simulated 5xx: {unaccounted}")
         if not total:
             failures.append("no request was answered")
-        after = httpx.get(f"{door}/item/1", timeout=10.0)
-        state = httpx.get(f"{dash}/api/state", timeout=10.0)
+        after = httpx.get(f"{door}/item/1", timeout=a.hang_s)
+        state = httpx.get(f"{dash}/api/state", timeout=a.hang_s)
         print(f"after the load: front door {after.status_code}, dashboard state {state.status_code}")
         if after.status_code >= 500 or state.status_code != 200:
             failures.append("the server was not healthy after the load")
     finally:
         proc.send_signal(signal.SIGINT)
         try:
-            code = proc.wait(timeout=30)
+            code = proc.wait(timeout=max(30.0, a.hang_s))
         except subprocess.TimeoutExpired:
             proc.kill()
             code = None

@@ -351,6 +351,7 @@ class RealtimeScheduler(Scheduler):
         self._halted = False
         self.stalls: deque[tuple[float, float]] = deque(maxlen=100)  # (simulated time, wall seconds paused)
         self._stall_at: float | None = None
+        self._firing = math.inf  # the time of the entry being fired, while its callback runs
         self._stall_s = 0.0
         self.stall_count = 0
         self.longest_stall_s = 0.0
@@ -361,9 +362,10 @@ class RealtimeScheduler(Scheduler):
         heap = self._heap
         while heap and heap[0][2] is None:
             _pop(heap)
-        if heap and t > heap[0][0] + self.max_lag_s:
+        earliest = min(heap[0][0] if heap else math.inf, self._firing)
+        if t > earliest + self.max_lag_s:
             # behind: hold simulated time just past the earliest entry not yet fired
-            held = heap[0][0] + self.max_lag_s
+            held = earliest + self.max_lag_s
             skipped = (t - held) / self.speed
             self._paused_wall_s += skipped
             if self._stall_at is None:
@@ -441,7 +443,11 @@ class RealtimeScheduler(Scheduler):
                 fn = entry[2]
                 entry[2] = None
                 self.fired += 1
-                fn(entry[3])
+                self._firing = entry[0]
+                try:
+                    fn(entry[3])
+                finally:
+                    self._firing = math.inf
 
     def halt(self) -> None:
         """Stop firing entries: the run is over, and its hosts are being torn down."""

@@ -214,7 +214,7 @@ def serve_in_thread(build: Callable[[], Sim] | None = None, **kw) -> LiveServer:
 
     thread = threading.Thread(target=run, name="playground-live", daemon=True)
     thread.start()
-    got = started.get(timeout=60)
+    got = started.get(timeout=300)  # a hang guard: starting takes a second, more on a busy machine
     if isinstance(got, BaseException):
         raise got
     got._thread = thread
