@@ -33,8 +33,8 @@ def run(balancer_class, connections: int):
 
 
 table = Table(title="600 req/s through a round-robin balancer, 10 s", title_justify="left")
-for col in ("balancer", "connections", *[f"{a} requests" for a in APPS], "max/min", "hottest CPU", "p99 ms"):
-    table.add_column(col, justify="left" if col == "balancer" else "right")
+for col in ("balancer", "conns", *[f"to {a}" for a in APPS], "max/min", "hot CPU", "p99 ms"):
+    table.add_column(col, justify="left" if col == "balancer" else "right", no_wrap=True)
 spread = {}
 for cls, conns in ((L4Balancer, 4), (L7Balancer, 4), (L4Balancer, 300)):
     report = run(cls, conns)

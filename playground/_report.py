@@ -161,7 +161,7 @@ class Report:
         t.caption, t.caption_justify = "latency of successful requests, in ms", "left"
         for col in ("load", "sent", "ok", "errors", "in flight", "ok/s", "p50", "p90", "p99", "p99.9", "max"):
             if col in ("load", "errors"):
-                t.add_column(col, justify="left", overflow="fold")
+                t.add_column(col, justify="left", overflow="fold", min_width=6)
             else:
                 t.add_column(col, justify="right", no_wrap=True)
         for c in self.clients.values():
@@ -172,19 +172,23 @@ class Report:
         parts.append(t)
         if self.components:
             ct = Table(title="Components", title_justify="left")
-            for col in ("host", "kind", "state", "served", "rejected", "util", "queue", "peak", "p99 ms", "detail"):
-                if col in ("host", "kind", "state", "detail"):
-                    ct.add_column(col, justify="left", overflow="fold")
+            for col in ("host", "kind", "state", "served", "rejected", "util", "queue", "peak", "p99 ms"):
+                if col in ("host", "kind", "state"):
+                    ct.add_column(col, justify="left", overflow="fold", min_width=4)
                 else:
                     ct.add_column(col, justify="right", no_wrap=True)
-            ct.caption = "queue: mean length; peak: longest; detail: the component's own counters"
+            ct.caption = "queue: mean length; peak: longest"
             ct.caption_justify = "left"
+            details = []
             for s in self.components.values():
-                detail = ", ".join(f"{k}={_fmt(v)}" for k, v in s.detail.items())
                 ct.add_row(s.name, s.kind, "up" if s.up else "DOWN", str(s.served), str(s.rejected),
                            f"{s.utilisation:.0%}", f"{s.mean_queue:.2f}", f"{s.peak_queue:g}",
-                           _ms(s.residence.p99_s), detail)
+                           _ms(s.residence.p99_s))
+                if s.detail:  # a component's own counters, on a line of their own: they can be long
+                    details.append(f"  {s.name}: " + ", ".join(f"{k}={_fmt(v)}" for k, v in s.detail.items()))
             parts.append(ct)
+            if details:
+                parts.append("Component counters:\n" + "\n".join(details))
         if self.events:
             parts.append("Events: " + "; ".join(f"t={t:.2f}s {d}" for t, d in self.events))
         return Group(*parts)

@@ -194,6 +194,15 @@ def test_example_runs_and_says_what_the_docs_quote(name):
     CHECKS[name](done.stdout)
 
 
+@pytest.mark.parametrize("name", sorted(CHECKS))
+def test_example_tables_fit_a_100_column_terminal_without_cutting_anything(name):
+    done = run_example(name)  # run with COLUMNS=100, as a pipe to a 100-column terminal
+    assert done.returncode == 0, done.stderr
+    tables = [line for line in done.stdout.splitlines() if make_examples._TABLE.search(line)]
+    assert all(len(line.rstrip()) <= 100 for line in tables), max(tables, key=len)
+    assert "…" not in done.stdout  # rich marks what it had to cut
+
+
 def _sections(text: str) -> dict[str, str]:
     parts = re.split(r"(?m)^(?=## )", text)
     out = {}
