@@ -82,8 +82,7 @@ class Context:
         # a call made while serving goes on from the hops that brought the request here, so
         # a loop the wiring checks cannot see (a handler calling itself) still ends as 508
         request.hops = max(request.hops, self.request.hops)
-        if request.trace is None:
-            request.trace = self.request.trace  # a traced request's calls join its trace
+        request.trace = self.request.trace  # a traced request's calls join its trace (None: not traced)
         return await self.server.call(host, request, timeout_s)
 
     async def get(self, host: str, path: str, timeout_s: float | None = 30.0, **kw) -> Response:
