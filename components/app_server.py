@@ -31,6 +31,7 @@ from typing import Any, Awaitable, Callable
 from playground import (ConfigError, Distribution, Footprint, Node, Request, Resource, Response,
                         as_distribution, call_asgi)
 from playground._errors import check_positive
+from playground._stations import Station, service_moments
 
 __all__ = ["AppServer", "Context", "current_context"]
 
@@ -288,6 +289,26 @@ class AppServer(Node):
         """
         memory_gb = self.memory_cfg.total_mb / 1024 if self.memory_cfg else 4.0 * self.n_cores
         return Footprint("app", cores=self.n_cores * self.core_speed, memory_gb=memory_gb)
+
+    def stations(self) -> tuple[Station, ...]:
+        """The CPU (``cores`` servers) and, when a handler holds its worker for more than CPU
+        (waiting on the database, say), the worker pool as a station of its own.
+
+        A server without a handler holds a worker only to wait for a core and spend its
+        ``cpu_s``: waiting for a worker is waiting for the CPU, one line, and the service
+        time is the declared draw."""
+        if self.cores is None:
+            return ()
+        cap = None if self.queue_limit is None else self.concurrency + self.queue_limit
+        if self._serve_inline is not None or (self.app is None and self.handler is _cpu_only):
+            moments = service_moments(self.cpu_per_request)
+            service = None if moments is None else (moments[0] / self.core_speed, moments[1])
+            return (Station("cpu", min(self.n_cores, self.concurrency), self.cores.busy,
+                            (self._queued, self.cores.waiting), lambda: self.cores.served,
+                            lambda: self.rejected, cap, service),)
+        return (Station("cpu", self.n_cores, self.cores.busy, (self.cores.waiting,), lambda: self.cores.served),
+                Station("workers", self.concurrency, self._busy, (self._queued,), lambda: self.served,
+                        lambda: self.rejected, cap))
 
     def detail(self) -> dict[str, Any]:
         d: dict[str, Any] = {"cores": self.n_cores}

@@ -47,6 +47,8 @@ from urllib.parse import unquote
 
 from playground import ConfigError, Footprint, Node, Request, Resource, Response, WiringError, as_distribution
 
+from playground._stations import Station, mixture_moments, service_moments
+
 from .database_inline import InlineKV
 from .database_replication import Follower, Shipper
 from .database_roles import Roles
@@ -331,6 +333,19 @@ class Database(Roles, InlineKV, Node):
     def footprint(self) -> Footprint:
         """A managed database instance (a replica is one more)."""
         return Footprint("database")
+
+    def stations(self) -> tuple[Station, ...]:
+        """The IO slots: a query waits for a connection, then for a slot; reads and writes mix."""
+        if self.io is None:
+            return ()
+
+        def service():
+            return mixture_moments([(self.reads, service_moments(self.read_latency_s)),
+                                    (self.writes, service_moments(self.write_latency_s))])
+
+        cap = None if self.queue_limit is None else self.concurrency + self.queue_limit
+        return (Station("io", min(self.io_capacity, self.concurrency), self.io.busy, (self._queued, self.io.waiting),
+                        lambda: self.io.served, lambda: self.rejected, cap, service),)
 
     def detail(self) -> dict[str, Any]:
         now = self.sched.now if self.sched is not None else 0.0

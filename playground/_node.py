@@ -148,6 +148,10 @@ class Node:
         resource queue a component adds (an app server's CPU queue, a database's I/O queue)."""
         return (self._queued,)
 
+    def stations(self) -> tuple:
+        """This host's queues as queueing theory sees them (``playground.Station``); none by default."""
+        return ()
+
     def on_crash(self) -> None:
         """Called when the host crashes: drop what lives in process memory."""
 

@@ -28,6 +28,7 @@ from ._metrics import ClientStats, LatencySummary, SeriesRow
 from ._series import HostSeriesRow
 from ._slo import SLO, SLOCheck
 from ._trace import TraceRecord
+from ._stations import StationMeasure
 
 __all__ = ["Report", "Comparison"]
 
@@ -69,6 +70,8 @@ class Report:
     warmup_rule: str = ""  # how warmup_s was chosen: "" (given) or "MSER-5" (warmup_s="auto")
     topology: dict[str, Any] = field(default_factory=dict)  # hosts, their settings, who calls whom
     traces: list[TraceRecord] = field(default_factory=list)  # the slowest and a sample (not in to_json)
+    stations: tuple[StationMeasure, ...] = ()  # each host's queues, for theory()
+    loads: dict[str, dict] = field(default_factory=dict)  # load -> what it offers (rate, users, think time)
 
     # -- headline figures (all loads together) --------------------------------------
     @property
@@ -138,6 +141,13 @@ class Report:
         """Dollars a month per host and in total for this topology as run (``prices``: dict, TOML path)."""
         return cost_of(self, prices)
 
+    def theory(self, confidence: float = 0.99):
+        """Queueing theory beside the run: per-station predictions, bottleneck bounds, MVA
+        (``playground._theory``). Works on a report read back from JSON too."""
+        from ._theory import theory_of
+
+        return theory_of(self, confidence)
+
     # -- output ------------------------------------------------------------------------
     def __rich__(self):
         parts = []
@@ -165,6 +175,11 @@ class Report:
                            f"{s.utilisation:.0%}", f"{s.mean_queue:.2f}", f"{s.peak_queue:g}",
                            _ms(s.residence.p99_s), detail)
             parts.append(ct)
+        if self.stations:
+            th = self.theory()
+            if th.stations:
+                parts.append(th.table(compact=True))
+                parts.extend(th.summary_lines())
         if self.events:
             parts.append("Events: " + "; ".join(f"t={t:.2f}s {d}" for t, d in self.events))
         return Group(*parts)
