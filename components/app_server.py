@@ -291,18 +291,20 @@ class AppServer(Node):
         return Footprint("app", cores=self.n_cores * self.core_speed, memory_gb=memory_gb)
 
     def stations(self) -> tuple[Station, ...]:
-        """The CPU (``cores`` servers) and, when a handler holds its worker for more than CPU
-        (waiting on the database, say), the worker pool as a station of its own.
+        """The CPU (``cores`` servers) and, when requests hold their worker for more than CPU
+        (a handler that calls other hosts, or an ASGI app), the worker pool as a station of its own.
 
-        A server without a handler holds a worker only to wait for a core and spend its
-        ``cpu_s``: waiting for a worker is waiting for the CPU, one line, and the service
-        time is the declared draw."""
+        A server that calls nobody holds a worker only to wait for a core and spend CPU:
+        waiting for a worker is waiting for the CPU, one line. Without a handler the
+        service time is the declared ``cpu_s`` draw; a handler's is measured."""
         if self.cores is None:
             return ()
         cap = None if self.queue_limit is None else self.concurrency + self.queue_limit
-        if self._serve_inline is not None or (self.app is None and self.handler is _cpu_only):
-            moments = service_moments(self.cpu_per_request)
-            service = None if moments is None else (moments[0] / self.core_speed, moments[1])
+        if self.app is None and not self.calls:
+            service = None
+            if self.handler is _cpu_only:
+                moments = service_moments(self.cpu_per_request)
+                service = None if moments is None else (moments[0] / self.core_speed, moments[1])
             return (Station("cpu", min(self.n_cores, self.concurrency), self.cores.busy,
                             (self._queued, self.cores.waiting), lambda: self.cores.served,
                             lambda: self.rejected, cap, service),)

@@ -79,9 +79,10 @@ class Resource:
         self._waiters.append([None, None, fn, arg])
         self.waiting.set(len(self._waiters), self.sched.now)
 
-    def release(self) -> None:
+    def release(self, completed: bool = True) -> None:
+        """Give the slot back; ``completed=False`` for a service cut short (its task was cancelled)."""
         now = self.sched.now
-        self.served += 1
+        self.served += completed
         if self._waiters:
             entry = self._waiters.popleft()
             self.waiting.set(len(self._waiters), now)
@@ -99,8 +100,10 @@ class Resource:
         await self.acquire()
         try:
             await self.sched.sleep(seconds)
-        finally:
-            self.release()
+        except BaseException:  # cancelled (a crash): the slot is free again, no service completed
+            self.release(completed=False)
+            raise
+        self.release()
 
     async def use_traced(self, seconds: float, span) -> None:
         """``use`` for a traced request: notes the wait for a slot and the time on it as spans."""
