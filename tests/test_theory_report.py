@@ -161,3 +161,13 @@ def test_mva_matches_the_single_user_and_asymptotic_cases():
     approx = mva([0.010, 0.020], [1, 1], 5_000, think_s=0.1, exact_up_to=10)
     assert not approx.exact and approx.throughput_per_s == pytest.approx(50, rel=1e-3)
     assert math.isclose(sum(many.queue) + many.throughput_per_s * 0.1, 500, rel_tol=1e-6)
+
+
+def test_theory_measures_the_same_window_as_the_report():
+    sim = Sim(seed=1)
+    sim.add(AppServer("app", cores=2, workers=2, queue_limit=None, cpu_s=Exponential(0.010)))
+    sim.load(OpenLoop("app", rate=120))
+    report = sim.run(32, warmup_s=8)
+    station, = report.stations
+    assert station.window_s == pytest.approx(24.0)  # the batches that begin once the warm-up is over
+    assert report.theory().station("app").agrees
