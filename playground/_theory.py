@@ -347,8 +347,11 @@ def _bounds(report: "Report", rows: list[StationTheory]) -> Bounds | None:
     sent = report.sent
     if not rows or not sent or report.duration_s <= 0:
         return None
+    # demand per request served: past saturation a station cannot be busier than 100%, so
+    # dividing by requests *sent* would understate what each request needs
+    served = report.ok or sent
     measures = {f"{m.host}.{m.station}": m for m in report.stations}
-    demands = {r.name: measures[r.name].busy_s / sent for r in rows}
+    demands = {r.name: measures[r.name].busy_s / served for r in rows}
     per_server = {r.name: demands[r.name] / r.servers for r in rows}
     bottleneck = max(per_server, key=lambda k: (per_server[k], k))
     offered = sent / report.duration_s

@@ -147,6 +147,14 @@ def nearest_replica(out):
     assert "db-ap" not in find(r"Reads served by: (.*)", out)[0]
 
 
+def why_it_broke(out):
+    (users,) = find(r"saturates at [\d,]+ req/s, that is ~([\d,]+) users", out)
+    assert 30_000 < num(users) < 36_000  # 2 IO channels at ~3 ms a read, 0.02 requests per user per second
+    find(r"db\.io\s+│ M/M/2 .*│ agrees", out)
+    (share,) = find(r"At 40,000 users the offered [\d,]+ req/s is (\d+)% of what db\.io can serve: no steady state", out)
+    assert num(share) > 100
+
+
 CHECKS = {
     "stage1_monolith.py": stage1,
     "stage2_separate_db.py": stage2,
@@ -165,6 +173,7 @@ CHECKS = {
     "fault_injection.py": fault_injection,
     "db_failover.py": db_failover,
     "nearest_replica.py": nearest_replica,
+    "why_it_broke.py": why_it_broke,
 }
 
 
