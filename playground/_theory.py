@@ -259,6 +259,14 @@ def _context(report: "Report") -> dict[str, list[str]]:
             note(name, f"OOM restarts ({d['oom_kills']})")
         elif d.get("crashes") or s.reset or s.refused:
             note(name, "crash and restart")
+    ratio = _hit_ratio(report)
+    if ratio is not None:
+        for name, s in report.components.items():
+            if s.kind == "database":
+                note(name, f"cache hits change its demand ({ratio:.0%} hits)")
+    for name, s in report.components.items():
+        if s.detail.get("queue_discipline", "fifo") != "fifo":
+            note(name, f"non-FIFO discipline ({s.detail['queue_discipline']})")
     for _, text in report.events:
         word, _, rest = text.partition(" ")
         if word == "slow":
@@ -358,9 +366,14 @@ def _bounds(report: "Report", rows: list[StationTheory]) -> Bounds | None:
     x_max = 1.0 / per_server[bottleneck] if per_server[bottleneck] > 0 else math.inf
     users = sum(int(l["users"]) for l in report.loads.values() if l.get("kind") == "open" and "users" in l) or None
     saturation = users * x_max / offered if users else None
-    hits = [s.detail.get("hit_ratio") for s in report.components.values() if isinstance(s.detail.get("hit_ratio"), float)]
     return Bounds(offered, demands, bottleneck, offered * per_server[bottleneck], x_max, users, saturation,
-                  statistics.fmean(hits) if hits else None)
+                  _hit_ratio(report))
+
+
+def _hit_ratio(report: "Report") -> float | None:
+    hits = sum(s.detail.get("hits", 0) for s in report.components.values() if s.kind == "cache")
+    misses = sum(s.detail.get("misses", 0) for s in report.components.values() if s.kind == "cache")
+    return hits / (hits + misses) if hits + misses else None
 
 
 def _closed(report: "Report", rows: list[StationTheory]) -> tuple[ClosedLoopTheory, ...]:
