@@ -155,6 +155,25 @@ def why_it_broke(out):
     assert num(share) > 100
 
 
+def sharding(out):
+    (uniform_hot,) = find(r"keys uniform: .*\n.*\n   hottest shard db\d at (\d+)%", out)
+    hot, median = find(r"hottest shard db\d at (\d+)% \(it owns item:0, the most popular\); "
+                       r"the others \d+%-\d+%, median (\d+)%", out)
+    assert num(uniform_hot) < 60 and num(hot) >= 95 and num(median) < 45
+    ring, modulo = find(r"moves (\S+)% of 50,000 keys with a consistent-hash ring \(1/9 = 11\.1%\) "
+                        r"and (\S+)% with hash % N", out)
+    assert 8 < num(ring) < 14 and 85 < num(modulo) < 92
+
+
+def connection_pool(out):
+    (refused,) = find(r"pool 20, max_connections  100: \d+ ok, errors \{'too_many_connections': (\d+)\}", out)
+    assert int(refused) > 0
+    waits, p99 = find(r"pool 10, max_connections  100: \d+ ok, errors 0; peak connections 100, refused 0; "
+                      r"(\d+) waits for a connection .* p99 (\d+) ms", out)
+    (roomy_p99,) = find(r"pool 40, max_connections 1000: .* 0 waits for a connection .* p99 (\d+) ms", out)
+    assert int(waits) > 0 and num(p99) > num(roomy_p99) + 20
+
+
 CHECKS = {
     "stage1_monolith.py": stage1,
     "stage2_separate_db.py": stage2,
@@ -174,6 +193,8 @@ CHECKS = {
     "db_failover.py": db_failover,
     "nearest_replica.py": nearest_replica,
     "why_it_broke.py": why_it_broke,
+    "sharding.py": sharding,
+    "connection_pool.py": connection_pool,
 }
 
 
