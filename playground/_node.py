@@ -29,8 +29,9 @@ from typing import TYPE_CHECKING, Any, Awaitable, Callable
 
 import trio
 from outcome import Value
-from trio.lowlevel import Abort, current_task, reschedule, wait_task_rescheduled
+from trio.lowlevel import Abort, current_task, wait_task_rescheduled
 
+from ._clock import wait_rescheduled
 from ._cost import Footprint
 from ._errors import ConfigError, RequestError, Reset, WiringError
 from ._messages import Request, Response
@@ -271,8 +272,9 @@ class Node:
         self._in_system.set(len(self._inflight), now)
         if self._idle:
             task = self._idle.pop()
-            self.sched._woke += 1
-            reschedule(task, Value(ex))
+            sched = self.sched
+            sched._woke += 1
+            sched.reschedule(task, Value(ex))
         elif self._nursery is None:  # between lifetimes (the run is ending)
             del self._inflight[ex]
             self.refused += 1
@@ -311,7 +313,7 @@ class Node:
                     self._queued.set(len(queue), self.sched.now)
                 else:
                     idle.append(task)
-                    ex = await wait_task_rescheduled(abort)
+                    ex = await wait_rescheduled(abort)
         finally:
             self._workers -= 1
 

@@ -15,8 +15,9 @@ from __future__ import annotations
 
 from collections import deque
 
-from trio.lowlevel import Abort, current_task, wait_task_rescheduled
+from trio.lowlevel import Abort, current_task
 
+from ._clock import wait_rescheduled
 from ._errors import ConfigError
 from ._metrics import TimeWeighted
 
@@ -67,7 +68,7 @@ class Resource:
                 self.waiting.set(len(self._waiters), self.sched.now)
             return Abort.SUCCEEDED
 
-        await wait_task_rescheduled(abort)
+        await wait_rescheduled(abort)
 
     def acquire_then(self, fn, arg=None) -> None:
         """Take a slot, then call ``fn(arg)``: now if one is free, else when it is handed over."""
