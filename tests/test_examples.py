@@ -174,6 +174,16 @@ def connection_pool(out):
     assert int(waits) > 0 and num(p99) > num(roomy_p99) + 20
 
 
+def capacity_planning(out):
+    plain, cached = find(r"Answer: for 10,000 users at p99 < 200 ms, without a cache (\d+) app servers \(p99 "
+                         r"\S+ ms, 95% CI \[\S+, \S+\]; \$[\d,]+/month\), with a 2,500-item cache (\d+) app "
+                         r"servers .*: the cache saves \$[\d,]+ a month\.", out)
+    assert int(cached) < int(plain)
+    assert out.count("minimum servers=") == 2
+    # the server count below each answer was probed and missed
+    assert f"servers={int(plain) - 1}: " in out and f"servers={int(cached) - 1}: " in out
+
+
 CHECKS = {
     "stage1_monolith.py": stage1,
     "stage2_separate_db.py": stage2,
@@ -195,6 +205,7 @@ CHECKS = {
     "why_it_broke.py": why_it_broke,
     "sharding.py": sharding,
     "connection_pool.py": connection_pool,
+    "capacity_planning.py": capacity_planning,
 }
 
 
