@@ -107,10 +107,11 @@ def main() -> None:
     rate = USERS * RATE_PER_USER
     print(f"{USERS:,} users at {RATE_PER_USER:g} requests/s each ({rate:,.0f} requests/s); SLO {slo.describe()}; "
           f"{seeds} seeds of {duration_s:g} s per probe\n")
-    options = {"no cache": 0, f"{CACHE_ITEMS:,} items": CACHE_ITEMS}
+    options = {"none": 0, f"{CACHE_ITEMS:,} items": CACHE_ITEMS}
+    headings = {"none": "Without a cache", f"{CACHE_ITEMS:,} items": f"With a {CACHE_ITEMS:,}-item cache"}
     found = {}
     for label, items in options.items():
-        print(f"cache: {label}")
+        print(f"{headings[label]}:")
         found[label] = capacity_search(build, knob="servers", lo=1, hi=6, slo=slo, seeds=seeds,
                                        duration_s=duration_s, fixed={"cache_items": items})
         print(found[label].answer + "\n")
@@ -118,8 +119,8 @@ def main() -> None:
     # every probe is a priced configuration: which of them are not beaten on both cost and p99?
     probes = [(label, p) for label, result in found.items() for p in result.probes]
     front = pareto_front([p.point for _, p in probes])
-    table = Table(title="Every configuration probed: mean [95% CI] over seeds; Pareto front: not beaten on both "
-                        "cost and p99", title_justify="left")
+    table = Table(title="Every probe: mean [95% CI] over seeds; Pareto: not beaten on both cost and p99",
+                  title_justify="left")
     for col in ("cache", "servers", "p99 ms", "errors", "$/month", "SLO", "Pareto"):
         table.add_column(col, justify="left" if col in ("cache", "SLO", "Pareto") else "right")
     for label, p in sorted(probes, key=lambda lp: (lp[1].point["cost_per_month"].mean, lp[0])):
@@ -134,7 +135,8 @@ def main() -> None:
         print(f"\nAnswer: no number of servers up to 6 meets the SLO (cache: {missing}).")
         return
     parts = []
-    for what, result in zip(("without a cache", f"with a {CACHE_ITEMS:,}-item cache"), answers.values()):
+    for label, result in answers.items():
+        what = headings[label].lower()
         p99, cost = result.point["p99_ms"], result.point["cost_per_month"].mean
         parts.append(f"{what} {result.value} app servers (p99 {p99.mean:,.1f} ms, 95% CI "
                      f"[{p99.low:,.1f}, {p99.high:,.1f}]; ${cost:,.0f}/month)")
