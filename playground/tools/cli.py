@@ -5,7 +5,6 @@
     playground ladder --stages 2 --html out/   stage2.html: the run that broke stage 2, to open offline
     playground ladder --scaling vertical      the same core budget in one bigger machine
     playground serve                  a live topology on 127.0.0.1 with a dashboard
-    playground capacity examples/capacity_planning.py:build --knob servers --lo 1 --hi 32 --slo p99_ms=200
 """
 from __future__ import annotations
 
@@ -46,9 +45,6 @@ def _parser() -> argparse.ArgumentParser:
     lad.add_argument("--html", metavar="DIR",
                      help="save an HTML run report per stage (the step that broke it, else its largest)")
     lad.add_argument("--quiet", action="store_true", help="no progress bar")
-    from . import capacity_cli
-
-    capacity_cli.add_parser(sub)
     srv = sub.add_parser("serve", help="run a topology live on 127.0.0.1 with a dashboard", add_help=False)
     srv.add_argument("rest", nargs=argparse.REMAINDER)
     return p
@@ -105,10 +101,6 @@ def main(argv: list[str] | None = None) -> int:
             if args.command is None:
                 args = _parser().parse_args(["ladder", *argv])
             return _ladder(args)
-        if args.command == "capacity":
-            from . import capacity_cli
-
-            return capacity_cli.run(args)
     except ConfigError as exc:
         print(f"playground: {exc}", file=sys.stderr)
         return 2
