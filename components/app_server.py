@@ -31,6 +31,7 @@ from typing import Any, Awaitable, Callable
 from playground import (ConfigError, Distribution, Footprint, Node, Request, Resource, Response,
                         as_distribution, call_asgi)
 from playground._errors import check_positive
+from playground._stations import Station, service_moments
 
 __all__ = ["AppServer", "Context", "current_context"]
 
@@ -82,8 +83,7 @@ class Context:
         # a call made while serving goes on from the hops that brought the request here, so
         # a loop the wiring checks cannot see (a handler calling itself) still ends as 508
         request.hops = max(request.hops, self.request.hops)
-        if request.trace is None:
-            request.trace = self.request.trace  # a traced request's calls join its trace
+        request.trace = self.request.trace  # a traced request's calls join its trace (None: not traced)
         return await self.server.call(host, request, timeout_s)
 
     async def get(self, host: str, path: str, timeout_s: float | None = 30.0, **kw) -> Response:
@@ -289,6 +289,28 @@ class AppServer(Node):
         """
         memory_gb = self.memory_cfg.total_mb / 1024 if self.memory_cfg else 4.0 * self.n_cores
         return Footprint("app", cores=self.n_cores * self.core_speed, memory_gb=memory_gb)
+
+    def stations(self) -> tuple[Station, ...]:
+        """The CPU (``cores`` servers) and, when requests hold their worker for more than CPU
+        (a handler that calls other hosts, or an ASGI app), the worker pool as a station of its own.
+
+        A server that calls nobody holds a worker only to wait for a core and spend CPU:
+        waiting for a worker is waiting for the CPU, one line. Without a handler the
+        service time is the declared ``cpu_s`` draw; a handler's is measured."""
+        if self.cores is None:
+            return ()
+        cap = None if self.queue_limit is None else self.concurrency + self.queue_limit
+        if self.app is None and not self.calls:
+            service = None
+            if self.handler is _cpu_only:
+                moments = service_moments(self.cpu_per_request)
+                service = None if moments is None else (moments[0] / self.core_speed, moments[1])
+            return (Station("cpu", min(self.n_cores, self.concurrency), self.cores.busy,
+                            (self._queued, self.cores.waiting), lambda: self.cores.served,
+                            lambda: self.rejected, cap, service),)
+        return (Station("cpu", self.n_cores, self.cores.busy, (self.cores.waiting,), lambda: self.cores.served),
+                Station("workers", self.concurrency, self._busy, (self._queued,), lambda: self.served,
+                        lambda: self.rejected, cap))
 
     def detail(self) -> dict[str, Any]:
         d: dict[str, Any] = {"cores": self.n_cores}

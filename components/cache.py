@@ -45,6 +45,8 @@ from urllib.parse import unquote
 
 from playground import ConfigError, Footprint, Node, Request, Resource, Response, as_distribution
 
+from playground._stations import Station, service_moments
+
 from .cache_store import POLICIES, PREFIX, CacheStore, CacheStoreStats, Entry, check_ttl
 
 __all__ = ["CacheServer", "CacheStore", "CacheStoreStats", "Entry", "POLICIES", "PREFIX", "check_ttl"]
@@ -220,6 +222,15 @@ class CacheServer(Node):
             mean = s.bytes / s.items if s.items else self.DEFAULT_ITEM_BYTES
             size = store.capacity_items * (mean + self.ITEM_OVERHEAD_BYTES)
         return Footprint("cache", memory_gb=size / 2**30)
+
+    def stations(self) -> tuple[Station, ...]:
+        """The operation slots: an operation waits for a connection, then for a slot."""
+        if self.ops is None:
+            return ()
+        cap = None if self.queue_limit is None else self.concurrency + self.queue_limit
+        return (Station("ops", min(self.op_concurrency, self.concurrency), self.ops.busy,
+                        (self._queued, self.ops.waiting), lambda: self.ops.served, lambda: self.rejected, cap,
+                        service_moments(self.op_latency_s)),)
 
     def detail(self) -> dict[str, Any]:
         s = self.store.stats()

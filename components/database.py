@@ -47,6 +47,8 @@ from urllib.parse import unquote
 
 from playground import ConfigError, Footprint, Node, Request, Resource, Response, WiringError, as_distribution
 
+from playground._stations import Station, mixture_moments, service_moments
+
 from .database_inline import InlineKV
 from .database_replication import Follower, Shipper
 from .database_roles import Roles
@@ -142,6 +144,7 @@ class Database(Roles, InlineKV, Node):
 
     def _reset_counts(self) -> None:
         self.reads = self.writes = self.errors = self.refused_writes = self.stale_reads = 0
+        self.connections = self.peak_connections = self.refused_connections = 0  # pooled clients' connections
         self.follower = Follower(self.store)
 
     def _attach(self, sim, rng) -> None:
@@ -163,8 +166,10 @@ class Database(Roles, InlineKV, Node):
     # -- faults: storage is durable ------------------------------------------------------
     def on_crash(self) -> None:
         # Rows and the log are on disk and stay. IO slots come back as the cancelled tasks
-        # unwind. A replica loses the writes it had received but not yet applied.
+        # unwind. A replica loses the writes it had received but not yet applied; every
+        # client connection is gone.
         self.follower.lose_unapplied()
+        self.connections = 0
 
     # -- serving ------------------------------------------------------------------------
     async def handle(self, request: Request) -> Response:
@@ -176,12 +181,27 @@ class Database(Roles, InlineKV, Node):
                 return await self._serve_kv(request, unquote(route[4:]))
             if route == "/replication/apply" and self.replica_of is not None:
                 return await self._receive(request)
+            if route == "/connect" or route == "/disconnect":
+                return self._serve_connection(route == "/connect")
             if route == "/status":
                 return self._answer(200, dumps(self.status()), content_type="application/json")
         except _CLIENT_ERRORS + (_BadRequest,) as exc:
             self.errors += 1
             return self._answer(400, str(exc).encode() or type(exc).__name__.encode())
         return self._answer(404, f"no such path {route!r}: use POST /query or /kv/<key>".encode())
+
+    def _serve_connection(self, opening: bool) -> Response:
+        """A pooled client opens or closes a connection; past ``max_connections`` it is refused."""
+        if not opening:
+            self.connections = max(0, self.connections - 1)
+            return self._answer(200, b"closed")
+        if self.connections >= self.concurrency:
+            self.refused_connections += 1
+            return self._answer(503, f"too many connections ({self.concurrency} open)".encode(),
+                                {"x-error": "too_many_connections"})
+        self.connections += 1
+        self.peak_connections = max(self.peak_connections, self.connections)
+        return self._answer(200, b"connected")
 
     async def _serve_query(self, request: Request) -> Response:
         if request.method != "POST":
@@ -332,6 +352,19 @@ class Database(Roles, InlineKV, Node):
         """A managed database instance (a replica is one more)."""
         return Footprint("database")
 
+    def stations(self) -> tuple[Station, ...]:
+        """The IO slots: a query waits for a connection, then for a slot; reads and writes mix."""
+        if self.io is None:
+            return ()
+
+        def service():
+            return mixture_moments([(self.reads, service_moments(self.read_latency_s)),
+                                    (self.writes, service_moments(self.write_latency_s))])
+
+        cap = None if self.queue_limit is None else self.concurrency + self.queue_limit
+        return (Station("io", min(self.io_capacity, self.concurrency), self.io.busy, (self._queued, self.io.waiting),
+                        lambda: self.io.served, lambda: self.rejected, cap, service),)
+
     def detail(self) -> dict[str, Any]:
         now = self.sched.now if self.sched is not None else 0.0
         d: dict[str, Any] = {"reads": self.reads, "writes": self.writes, "errors": self.errors}
@@ -339,6 +372,11 @@ class Database(Roles, InlineKV, Node):
             d["io_utilisation"] = self.io.utilisation(now)
             d["io_queue_mean"] = self.io.waiting.mean(now)
             d["io_queue_peak"] = self.io.waiting.peak
+        if self.peak_connections:
+            d.update(connections=self.connections, peak_connections=self.peak_connections,
+                     refused_connections=self.refused_connections)
+        elif self.refused_connections:
+            d["refused_connections"] = self.refused_connections
         d["kv_rows"] = self.store.kv_rows()
         d["tables"] = len(self.store.tables())
         d["version"] = self.store.version

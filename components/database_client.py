@@ -19,7 +19,10 @@ Errors::
     └── DatabaseError            the database answered with an error status
         ├── QueryError            4xx: bad SQL, a broken constraint, a malformed call
         └── DatabaseUnavailable   5xx: overloaded (503) or failing; also a RequestError,
-                                  so an app server that does not catch it answers 502
+            │                     so an app server that does not catch it answers 502
+            └── TooManyConnections  a new pooled connection refused: max_connections reached
+
+    PoolTimeout (a RequestError, ``connection_pool.py``): no pooled connection came free in time.
 
 Network failures (``Timeout``, ``Refused``, ``Reset``) pass through unchanged.
 """
@@ -27,16 +30,21 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass
-from typing import Any, Callable, Protocol, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Protocol, Sequence
 from urllib.parse import quote
 
-from playground import ConfigError, PlaygroundError, Refused, Request, RequestError, Response
+from playground import ConfigError, PlaygroundError, Refused, Request, RequestError, Reset, Response
 from playground._errors import check_positive
 
 from .database_routing import DnsName, Endpoints, ReplicaChooser, host_of
 from .database_store import READ, StatementError, classify, dumps, loads
 
-__all__ = ["DatabaseClient", "DatabaseClientStats", "DatabaseError", "QueryError", "DatabaseUnavailable"]
+if TYPE_CHECKING:
+    from .connection_pool import ConnectionPool
+    from .database_sharding import ShardRouter
+
+__all__ = ["DatabaseClient", "DatabaseClientStats", "DatabaseError", "QueryError", "DatabaseUnavailable",
+           "TooManyConnections"]
 
 
 class DatabaseError(PlaygroundError):
@@ -57,6 +65,12 @@ class DatabaseUnavailable(DatabaseError, RequestError):
     """A 5xx: the database is overloaded or failing. Retrying later may help."""
 
     kind = "db_unavailable"
+
+
+class TooManyConnections(DatabaseUnavailable):
+    """The database refused a new connection: it already has ``max_connections`` open."""
+
+    kind = "too_many_connections"
 
 
 class Caller(Protocol):
@@ -84,7 +98,23 @@ class DatabaseClient:
 
     def __init__(self, primary: str | None = None, *, endpoints: Sequence[str] | None = None,
                  dns: str | None = None, replicas: Sequence[str] = (), timeout_s: float = 5.0,
-                 read_your_writes: bool = False, avoid_failed_s: float = 5.0) -> None:
+                 read_your_writes: bool = False, avoid_failed_s: float = 5.0,
+                 pool: "ConnectionPool | None" = None, shards: "ShardRouter | None" = None) -> None:
+        from .connection_pool import ConnectionPool
+        from .database_sharding import ShardRouter
+
+        self.shards = None
+        if shards is not None:
+            if not isinstance(shards, ShardRouter):
+                raise ConfigError(f"shards must be a ShardRouter, got {shards!r}")
+            if primary is not None or endpoints is not None or dns is not None or replicas:
+                raise ConfigError("a sharded DatabaseClient takes its databases from shards: "
+                                  "give no primary, endpoints, dns or replicas")
+            if pool is not None:
+                raise ConfigError("a sharded DatabaseClient uses each shard's own client: give pool to those")
+            primary = "(sharded)"
+        if pool is not None and not isinstance(pool, ConnectionPool):
+            raise ConfigError(f"pool must be a ConnectionPool, got {pool!r}")
         if primary is not None and endpoints is not None:
             raise ConfigError(f"give the database as primary or as endpoints, not both, "
                               f"got primary={primary!r}, endpoints={endpoints!r}")
@@ -116,11 +146,15 @@ class DatabaseClient:
         self.last_version = 0  # the newest write this client saw acknowledged
         self.reads = self.writes = self.replica_reads = self.fallbacks = 0
         self.reads_by_host: Counter[str] = Counter()
+        self.pool = pool
+        self.shards = shards
         self._sim = None
 
     @property
     def hosts(self) -> tuple[str, ...]:
         """Every host this client may call (for an app server's ``calls=``)."""
+        if self.shards is not None:
+            return self.shards.hosts
         if self.dns_name is not None:
             first: tuple[str, ...] = (self.dns_name.dns,)
         elif self.endpoints is not None:
@@ -136,13 +170,27 @@ class DatabaseClient:
                                    self.dns_name.lookups if self.dns_name else 0)
 
     # -- SQL ------------------------------------------------------------------------------
-    async def query(self, caller: Caller, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> list[tuple]:
-        """Run a statement and return its rows as tuples (a SELECT goes to a replica if there are any)."""
+    async def query(self, caller: Caller, sql: str, params: Sequence[Any] | dict[str, Any] = (), *,
+                    key: str | None = None) -> list[tuple]:
+        """Run a statement and return its rows as tuples (a SELECT goes to a replica if there are any).
+
+        A sharded client sends it to the shard that owns ``key``.
+        """
+        if self.shards is not None:
+            return await self._shard(key).query(caller, sql, params)
         return [tuple(row) for row in (await self._sql(caller, sql, params))["rows"]]
 
-    async def execute(self, caller: Caller, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> int:
+    async def execute(self, caller: Caller, sql: str, params: Sequence[Any] | dict[str, Any] = (), *,
+                      key: str | None = None) -> int:
         """Run a statement and return how many rows it changed (for a SELECT: how many it found)."""
+        if self.shards is not None:
+            return await self._shard(key).execute(caller, sql, params)
         return int((await self._sql(caller, sql, params))["rowcount"])
+
+    def _shard(self, key: str | None) -> "DatabaseClient":
+        if key is None:
+            raise TypeError("a sharded DatabaseClient needs key= to route a statement")
+        return self.shards.client_for(key)
 
     async def _sql(self, caller: Caller, sql: str, params) -> dict[str, Any]:
         if isinstance(params, (list, tuple)):
@@ -164,12 +212,16 @@ class DatabaseClient:
     # -- key-value ------------------------------------------------------------------------
     async def get(self, caller: Caller, key: str) -> str | None:
         """The value stored under ``key``, or None."""
+        if self.shards is not None:
+            return await self.shards.client_for(key).get(caller, key)
         path = _kv_path(key)
         response = await self._read(caller, lambda: Request("GET", path), missing_ok=True)
         return None if response.status == 404 else response.text
 
     async def put(self, caller: Caller, key: str, value: str | bytes) -> int:
         """Store ``value`` (text) under ``key``; returns the write's version."""
+        if self.shards is not None:
+            return await self.shards.client_for(key).put(caller, key, value)
         body = value.encode() if isinstance(value, str) else bytes(value)
         path = _kv_path(key)
         response = await self._write(caller, lambda: Request("PUT", path, body=body))
@@ -177,6 +229,8 @@ class DatabaseClient:
 
     async def delete(self, caller: Caller, key: str) -> bool:
         """Delete ``key``; False if it was not there."""
+        if self.shards is not None:
+            return await self.shards.client_for(key).delete(caller, key)
         path = _kv_path(key)
         response = await self._write(caller, lambda: Request("DELETE", path), missing_ok=True)
         return response.status != 404
@@ -187,6 +241,8 @@ class DatabaseClient:
         if host.sim is not self._sim:  # a new simulation: what was learnt about hosts is void
             self._sim = host.sim
             self.chooser.forget()
+            if self.pool is not None:
+                self.pool.forget()
             if self.dns_name is not None:
                 self.dns_name.forget()
         return host
@@ -249,7 +305,20 @@ class DatabaseClient:
         return response
 
     async def _send(self, caller: Caller, host: str, request: Request, missing_ok: bool) -> Response:
-        response = await caller.call(host, request, self.timeout_s)
+        pool = self.pool
+        if pool is None:
+            response = await caller.call(host, request, self.timeout_s)
+        else:
+            connection = await pool.acquire(caller, host_of(caller), host)
+            try:
+                response = await caller.call(host, request, self.timeout_s)
+            except (Refused, Reset):  # the database went away: this connection is dead
+                pool.release(connection, broken=True)
+                raise
+            except BaseException:
+                pool.release(connection)
+                raise
+            pool.release(connection)
         status = response.status
         if status < 400 or (missing_ok and status == 404):
             return response

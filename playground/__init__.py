@@ -15,6 +15,9 @@ Layers (imports run one way, top to bottom):
 This module is the one place the engine's public names are listed.
 """
 
+from ._capacity import CapacityResult as CapacityResult
+from ._capacity import breaking_point as breaking_point
+from ._capacity import capacity_search as capacity_search
 from ._clock import RealtimeScheduler as RealtimeScheduler
 from ._clock import Scheduler as Scheduler
 from ._clock import VirtualClock as VirtualClock

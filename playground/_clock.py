@@ -30,15 +30,26 @@ import heapq
 import itertools
 import math
 import time
+import types
 from collections import deque
 
 import trio
 from trio.lowlevel import Abort, current_task, reschedule, wait_task_rescheduled
 
-__all__ = ["Scheduler", "VirtualClock", "RealtimeScheduler", "Timer"]
+__all__ = ["Scheduler", "VirtualClock", "RealtimeScheduler", "Timer", "wait_rescheduled"]
 
 _push = heapq.heappush
 _pop = heapq.heappop
+
+try:
+    from trio._core._traps import WaitTaskRescheduled as _WaitTaskRescheduled
+
+    @types.coroutine
+    def wait_rescheduled(abort_func):
+        """``trio.lowlevel.wait_task_rescheduled`` in one frame instead of three (the engine's hot trap)."""
+        return (yield _WaitTaskRescheduled(abort_func)).unwrap()
+except ImportError:  # pragma: no cover - a future trio may move it
+    wait_rescheduled = wait_task_rescheduled
 
 
 class Timer(list):
@@ -48,6 +59,11 @@ class Timer(list):
 
     def cancel(self) -> None:
         self[2] = None
+
+    def abort(self, _raise_cancel) -> Abort:
+        """Abort callback of a task sleeping on this entry: the wake-up is disarmed."""
+        self[2] = None
+        return Abort.SUCCEEDED
 
     @property
     def when(self) -> float:
@@ -84,6 +100,8 @@ class Scheduler:
         self._seq = itertools.count()
         self._woke = 0  # tasks rescheduled by the entry being fired
         self.fired = 0  # entries fired (for statistics)
+        # trio's reschedule; the virtual clock puts its runner's own method here (one call less)
+        self.reschedule = reschedule
 
     # -- scheduling -----------------------------------------------------------
     def call_at(self, when: float, fn, arg=None) -> Timer:
@@ -119,13 +137,13 @@ class Scheduler:
         task, value = task_and_value
         self._woke += 1
         if value is None:
-            reschedule(task)
+            self.reschedule(task)
         else:
-            reschedule(task, value)
+            self.reschedule(task, value)
 
     def _wake_sleeper(self, task) -> None:
         self._woke += 1
-        reschedule(task)
+        self.reschedule(task)
 
     def wake(self, task, value) -> Timer:
         """Resume ``task`` (blocked in ``wait_task_rescheduled``) with an outcome, in heap order."""
@@ -135,7 +153,7 @@ class Scheduler:
         """Sleep ``delay_s`` of simulated time; cheaper than ``trio.sleep``."""
         entry = Timer((self.now + delay_s, next(self._seq), self._wake_sleeper, current_task()))
         _push(self._heap, entry)
-        await wait_task_rescheduled(_abort_sleep(entry))
+        await wait_rescheduled(entry.abort)
 
     # -- driving ----------------------------------------------------------------
     def next_time(self) -> float:
@@ -221,12 +239,14 @@ class VirtualClock(trio.abc.Clock):
 
     def start_clock(self) -> None:
         self._runq, self._stepper = (), None
+        self.scheduler.reschedule = reschedule
         try:  # trio's run queue, to notice tasks woken by anything, not only the scheduler
             from trio._core import _run
 
             runner = _run.GLOBAL_RUN_CONTEXT.runner
             self._runq = runner.runq
             self._stepper = _TaskStepper(runner, _run) if self.step_tasks else None
+            self.scheduler.reschedule = runner.reschedule
         except Exception:  # pragma: no cover - a future trio may move it
             pass
 

@@ -239,16 +239,20 @@ def _footprint(stats) -> Footprint | None:
     return Footprint(**fp)  # read back from a saved report
 
 
+def _size(gb: float) -> str:
+    return f"{gb:.3g} GB" if gb >= 1 else f"{gb * 1024:.3g} MB"
+
+
 def _host_line(name: str, fp: Footprint, run_s: float, p: Prices) -> CostLine | None:
     per_use = SECONDS_PER_MONTH / run_s if run_s > 0 else 0.0
     if fp.kind == "app":
         hourly = fp.cores * p.core_hour + fp.memory_gb * p.memory_gb_hour
-        return CostLine(name, fp.kind, f"{fp.cores:g} cores, {fp.memory_gb:g} GB", hourly * HOURS_PER_MONTH)
+        return CostLine(name, fp.kind, f"{fp.cores:g} cores, {_size(fp.memory_gb)}", hourly * HOURS_PER_MONTH)
     if fp.kind == "balancer":
         return CostLine(name, fp.kind, "1 balancer", p.balancer_hour * HOURS_PER_MONTH)
     if fp.kind == "cache":
         hourly = p.cache_node_hour + fp.memory_gb * p.cache_memory_gb_hour
-        return CostLine(name, fp.kind, f"1 node, {fp.memory_gb:.3g} GB", hourly * HOURS_PER_MONTH)
+        return CostLine(name, fp.kind, f"1 node, {_size(fp.memory_gb)}", hourly * HOURS_PER_MONTH)
     if fp.kind == "database":
         return CostLine(name, fp.kind, "1 instance", p.database_instance_hour * HOURS_PER_MONTH)
     if fp.kind == "cdn":

@@ -289,6 +289,30 @@ def config(report: "Report") -> Section:
     return Section("config", "Configuration", f"<pre>{_e(chr(10).join(lines))}</pre>")
 
 
+def theory(report: "Report") -> Section:
+    """Queueing theory beside the run (``report.theory()``): a row per station, the bottleneck bound."""
+    th = report.theory()
+    rows = []
+    for r in th.stations:
+        pred_w = "∞" if r.predicted_time_in_system_s is None else _ms(r.predicted_time_in_system_s)
+        verdict = "agrees" if r.agrees else r.divergence
+        rows.append(f"<tr><td class='text'>{_e(r.name)}</td><td class='text'>{_e(r.model)}</td><td>{r.rho:.2f}</td>"
+                    f"<td>{r.utilisation:.0%}</td><td>{r.predicted_utilisation:.0%}</td>"
+                    f"<td>{_ms(r.time_in_system_s)} ± {_ms(r.time_in_system_ci)}</td><td>{pred_w}</td>"
+                    f"<td class='text{'' if r.agrees else ' diverges'}'>{_e(verdict)}</td></tr>")
+    for f in th.forwarding:
+        rows.append(f"<tr><td class='text'>{_e(f.host)} (forwards)</td><td class='text'>visits per request</td>"
+                    f"<td></td><td></td><td></td><td>{f.visits:.3f}</td><td>{f.predicted_visits:.3f}</td>"
+                    f"<td class='text{'' if f.agrees else ' diverges'}'>{_e('agrees' if f.agrees else f.divergence)}</td></tr>")
+    if not rows:
+        return Section("theory", "Theory vs measured", "<p>No station served a request in the measured window.</p>")
+    notes = "".join(f"<p>{_e(line)}</p>" for line in th.summary_lines())
+    html = ("<table><thead><tr><th class='text'>station</th><th class='text'>model</th><th>rho</th><th>util</th>"
+            "<th>predicted</th><th>W ms (99% interval)</th><th>predicted</th><th class='text'>verdict</th></tr></thead>"
+            f"<tbody>{''.join(rows)}</tbody></table>{notes}")
+    return Section("theory", "Theory vs measured", html)
+
+
 # the traces' waterfall lives in its own module (it is the biggest drawing)
 def _waterfall(report: "Report") -> Section:
     from ._html_traces import waterfall
@@ -296,8 +320,8 @@ def _waterfall(report: "Report") -> Section:
     return waterfall(report)
 
 
-SECTIONS: list[Callable[["Report"], Section]] = [topology, utilisation_strips, client_charts, errors, _waterfall,
-                                                 config]
+SECTIONS: list[Callable[["Report"], Section]] = [topology, utilisation_strips, client_charts, errors, theory,
+                                                 _waterfall, config]
 
 
 def _data(report: "Report") -> str:

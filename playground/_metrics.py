@@ -89,7 +89,30 @@ class LatencyHistogram:
         """The ``q``-th percentile in seconds (``q`` in 0..100); 0.0 when empty."""
         if not self.count:
             return 0.0
-        return self._flush().get_value_at_percentile(q) / _US
+        return self.percentiles((q,))[0]
+
+    def percentiles(self, qs) -> list[float]:
+        """Several percentiles in one pass over the counts, each exactly
+        ``HdrHistogram.get_value_at_percentile`` (which walks every bucket in Python)."""
+        if not self.count:
+            return [0.0 for _ in qs]
+        h = self._flush()
+        counts = h.counts
+        nonzero = list(compress(range(h.counts_len), counts))
+        total = h.total_count
+        out = []
+        for q in qs:
+            target = max(int(min(q, 100.0) * total / 100 + 0.5), 1)
+            seen = 0
+            value = 0
+            for i in nonzero:
+                seen += counts[i]
+                if seen >= target:
+                    v = h.get_value_from_index(i)
+                    value = h.get_highest_equivalent_value(v) if q else h.get_lowest_equivalent_value(v)
+                    break
+            out.append(value / _US)
+        return out
 
     @property
     def mean_s(self) -> float:
@@ -125,8 +148,8 @@ class LatencyHistogram:
         self._max = max(self._max, other._max)
 
     def summary(self) -> LatencySummary:
-        p = self.percentile
-        return LatencySummary(self.count, self.mean_s, p(50), p(90), p(99), p(99.9), self._max)
+        p50, p90, p99, p999 = self.percentiles((50, 90, 99, 99.9))
+        return LatencySummary(self.count, self.mean_s, p50, p90, p99, p999, self._max)
 
 
 class TimeWeighted:
@@ -203,14 +226,15 @@ class _Bucket:
     def close(self) -> None:
         h = self.hist
         if h is not None:
-            self.p50_s, self.p99_s, self.mean_s = h.percentile(50), h.percentile(99), h.mean_s
+            (self.p50_s, self.p99_s), self.mean_s = h.percentiles((50, 99)), h.mean_s
             self.hist = None
 
     def row(self, t_s: float) -> SeriesRow:
         h = self.hist
         if h is None:
             return SeriesRow(t_s, self.ok, self.errors, self.p50_s, self.p99_s, self.mean_s)
-        return SeriesRow(t_s, self.ok, self.errors, h.percentile(50), h.percentile(99), h.mean_s)
+        p50, p99 = h.percentiles((50, 99))
+        return SeriesRow(t_s, self.ok, self.errors, p50, p99, h.mean_s)
 
 
 @dataclass(frozen=True)

@@ -32,8 +32,9 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Iterable
 
 from outcome import Value
-from trio.lowlevel import Abort, current_task, reschedule, wait_task_rescheduled
+from trio.lowlevel import Abort, current_task
 
+from ._clock import wait_rescheduled
 from ._distributions import Distribution, as_distribution
 from ._errors import ConfigError, Refused, RequestError, Timeout, WiringError, check_positive, check_probability
 from . import _trace
@@ -396,7 +397,7 @@ class Network:
 
         def on_reply(result) -> None:  # runs inside the scheduler: resume directly
             sched._woke += 1
-            reschedule(task, Value(result))
+            sched.reschedule(task, Value(result))
 
         ex = self.send(src, dst, request, on_reply, timeout_s)
 
@@ -404,7 +405,7 @@ class Network:
             ex.done = True  # its timeout, if any, will find it done
             return Abort.SUCCEEDED
 
-        result = await wait_task_rescheduled(abort)
+        result = await wait_rescheduled(abort)
         if isinstance(result, RequestError):
             raise result
         return result

@@ -29,8 +29,9 @@ from typing import TYPE_CHECKING, Any, Awaitable, Callable
 
 import trio
 from outcome import Value
-from trio.lowlevel import Abort, current_task, reschedule, wait_task_rescheduled
+from trio.lowlevel import Abort, current_task, wait_task_rescheduled
 
+from ._clock import wait_rescheduled
 from ._cost import Footprint
 from ._errors import ConfigError, RequestError, Reset, WiringError
 from ._messages import Request, Response
@@ -147,6 +148,10 @@ class Node:
         """What requests wait in (for the per-second queue figure): the accept queue, plus any
         resource queue a component adds (an app server's CPU queue, a database's I/O queue)."""
         return (self._queued,)
+
+    def stations(self) -> tuple:
+        """This host's queues as queueing theory sees them (``playground.Station``); none by default."""
+        return ()
 
     def on_crash(self) -> None:
         """Called when the host crashes: drop what lives in process memory."""
@@ -267,8 +272,9 @@ class Node:
         self._in_system.set(len(self._inflight), now)
         if self._idle:
             task = self._idle.pop()
-            self.sched._woke += 1
-            reschedule(task, Value(ex))
+            sched = self.sched
+            sched._woke += 1
+            sched.reschedule(task, Value(ex))
         elif self._nursery is None:  # between lifetimes (the run is ending)
             del self._inflight[ex]
             self.refused += 1
@@ -307,7 +313,7 @@ class Node:
                     self._queued.set(len(queue), self.sched.now)
                 else:
                     idle.append(task)
-                    ex = await wait_task_rescheduled(abort)
+                    ex = await wait_rescheduled(abort)
         finally:
             self._workers -= 1
 

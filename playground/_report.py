@@ -29,6 +29,7 @@ from ._metrics import ClientStats, LatencySummary, SeriesRow
 from ._series import HostSeriesRow
 from ._slo import SLO, SLOCheck
 from ._trace import TraceRecord
+from ._stations import StationMeasure
 
 __all__ = ["Report", "Comparison"]
 
@@ -81,6 +82,8 @@ class Report:
     warmup_rule: str = ""  # how warmup_s was chosen: "" (given) or "MSER-5" (warmup_s="auto")
     topology: dict[str, Any] = field(default_factory=dict)  # hosts, their settings, who calls whom
     traces: list[TraceRecord] = field(default_factory=list)  # the slowest and a sample (not in to_json)
+    stations: tuple[StationMeasure, ...] = ()  # each host's queues, for theory()
+    loads: dict[str, dict] = field(default_factory=dict)  # load -> what it offers (rate, users, think time)
 
     # -- headline figures (all loads together) --------------------------------------
     @property
@@ -150,6 +153,13 @@ class Report:
         """Dollars a month per host and in total for this topology as run (``prices``: dict, TOML path)."""
         return cost_of(self, prices)
 
+    def theory(self, confidence: float = 0.99):
+        """Queueing theory beside the run: per-station predictions, bottleneck bounds, MVA
+        (``playground._theory``). Works on a report read back from JSON too."""
+        from ._theory import theory_of
+
+        return theory_of(self, confidence)
+
     # -- output ------------------------------------------------------------------------
     def __rich__(self):
         parts = []
@@ -189,6 +199,11 @@ class Report:
             parts.append(ct)
             if details:
                 parts.append("Component counters:\n" + "\n".join(details))
+        if self.stations:
+            th = self.theory()
+            if th.stations:
+                parts.append(th.table(compact=True))
+                parts.extend(th.summary_lines())
         if self.events:
             parts.append("Events: " + "; ".join(f"t={t:.2f}s {d}" for t, d in self.events))
         return Group(*parts)

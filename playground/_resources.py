@@ -15,8 +15,9 @@ from __future__ import annotations
 
 from collections import deque
 
-from trio.lowlevel import Abort, current_task, wait_task_rescheduled
+from trio.lowlevel import Abort, current_task
 
+from ._clock import wait_rescheduled
 from ._errors import ConfigError
 from ._metrics import TimeWeighted
 
@@ -67,7 +68,7 @@ class Resource:
                 self.waiting.set(len(self._waiters), self.sched.now)
             return Abort.SUCCEEDED
 
-        await wait_task_rescheduled(abort)
+        await wait_rescheduled(abort)
 
     def acquire_then(self, fn, arg=None) -> None:
         """Take a slot, then call ``fn(arg)``: now if one is free, else when it is handed over."""
@@ -79,9 +80,10 @@ class Resource:
         self._waiters.append([None, None, fn, arg])
         self.waiting.set(len(self._waiters), self.sched.now)
 
-    def release(self) -> None:
+    def release(self, completed: bool = True) -> None:
+        """Give the slot back; ``completed=False`` for a service cut short (its task was cancelled)."""
         now = self.sched.now
-        self.served += 1
+        self.served += completed
         if self._waiters:
             entry = self._waiters.popleft()
             self.waiting.set(len(self._waiters), now)
@@ -99,8 +101,10 @@ class Resource:
         await self.acquire()
         try:
             await self.sched.sleep(seconds)
-        finally:
-            self.release()
+        except BaseException:  # cancelled (a crash): the slot is free again, no service completed
+            self.release(completed=False)
+            raise
+        self.release()
 
     async def use_traced(self, seconds: float, span) -> None:
         """``use`` for a traced request: notes the wait for a slot and the time on it as spans."""

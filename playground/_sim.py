@@ -50,6 +50,8 @@ from ._report import Report
 from ._series import SeriesSampler
 from ._trace import TraceStore
 from ._warmup import check_warmup, choose_warmup
+from ._stations import StationSampler
+from ._theory import describe_load
 
 __all__ = ["Sim", "Client"]
 
@@ -354,6 +356,8 @@ class Sim:
                     await nursery.start(node._lifecycle)
                 for t_s, action, args in sorted(self._actions, key=lambda a: a[0]):
                     sched.call_at(self._t0 + t_s, _run_action, (self, action, args))
+                sampler = StationSampler(sched, [n for n in self.net.hosts.values() if not isinstance(n, Client)],
+                                         self._t0, duration_s)
                 task_status.started()
                 with trio.CancelScope() as loads_scope:
                     self._loads_scope = loads_scope  # stop() cancels it
@@ -370,6 +374,7 @@ class Sim:
                 if loads_scope.cancel_called:  # stopped: measure what ran
                     until = min(until, sched.now)
                     duration_s = until - self._t0
+                sampler.finish(min(until, sched.now))
                 # drain: wait for answers still on their way, up to drain_s
                 deadline = until + drain_s
                 while sched.now < deadline and any(l.metrics.in_flight for l in self.loads):
@@ -377,7 +382,7 @@ class Sim:
                 end = sched.now
                 if sched.realtime:
                     self._note_lag(sched)
-                report = self._report(duration_s, end, time.perf_counter() - wall0, warmup_s)
+                report = self._report(duration_s, end, time.perf_counter() - wall0, warmup_s, sampler)
                 if sched.realtime:  # the wall clock would go on delivering into hosts being torn down
                     sched.halt()
                 nursery.cancel_scope.cancel()
@@ -404,7 +409,8 @@ class Sim:
                        f"in {lag['stalls']} stalls (longest {lag['longest_stall_s']:.3f} s); "
                        f"simulated latencies do not include it")
 
-    def _report(self, duration_s: float, end: float, wall_s: float, warmup_s: float | str = 0.0) -> Report:
+    def _report(self, duration_s: float, end: float, wall_s: float, warmup_s: float | str = 0.0,
+                stations: StationSampler | None = None) -> Report:
         clients = {}
         overall = LatencyHistogram()
         rule = "MSER-5" if warmup_s == "auto" else ""
@@ -437,6 +443,8 @@ class Sim:
             host_series=host_series,
             topology=self._topology,
             traces=self._traces.records(self._t0, end) if self._traces is not None else [],
+            stations=tuple(stations.measures(self._t0 + warmup_s)) if stations is not None else (),
+            loads={load.name: describe_load(load) for load in self.loads},
         )
 
     # -- looking at it ---------------------------------------------------------------------

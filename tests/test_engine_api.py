@@ -27,6 +27,7 @@ EXPORTED = {
     "sweep", "SweepResult", "SweepPoint", "Estimate",
     # judging and pricing runs
     "SLO", "SLOCheck", "assert_slo", "Footprint", "Prices", "CostBreakdown", "pareto_front",
+    "capacity_search", "breaking_point", "CapacityResult",
 }
 
 

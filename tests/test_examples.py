@@ -152,6 +152,43 @@ def nearest_replica(out):
     assert "db-ap" not in find(r"Reads served by: (.*)", out)[0]
 
 
+def why_it_broke(out):
+    (users,) = find(r"saturates at [\d,]+ req/s, that is ~([\d,]+) users", out)
+    assert 30_000 < num(users) < 36_000  # 2 IO channels at ~3 ms a read, 0.02 requests per user per second
+    find(r"db\.io\s+│ M/M/2 .*│ agrees", out)
+    (share,) = find(r"At 40,000 users the offered [\d,]+ req/s is (\d+)% of what db\.io can serve: no steady state", out)
+    assert num(share) > 100
+
+
+def sharding(out):
+    (uniform_hot,) = find(r"keys uniform: .*\n.*\n   hottest shard db\d at (\d+)%", out)
+    hot, median = find(r"hottest shard db\d at (\d+)% \(it owns item:0, the most popular\); "
+                       r"the others \d+%-\d+%, median (\d+)%", out)
+    assert num(uniform_hot) < 60 and num(hot) >= 95 and num(median) < 45
+    ring, modulo = find(r"moves (\S+)% of 50,000 keys with a consistent-hash ring \(1/9 = 11\.1%\) "
+                        r"and (\S+)% with hash % N", out)
+    assert 8 < num(ring) < 14 and 85 < num(modulo) < 92
+
+
+def connection_pool(out):
+    (refused,) = find(r"pool 20, max_connections  100: \d+ ok, errors \{'too_many_connections': (\d+)\}", out)
+    assert int(refused) > 0
+    waits, p99 = find(r"pool 10, max_connections  100: \d+ ok, errors 0; peak connections 100, refused 0; "
+                      r"(\d+) waits for a connection .* p99 (\d+) ms", out)
+    (roomy_p99,) = find(r"pool 40, max_connections 1000: .* 0 waits for a connection .* p99 (\d+) ms", out)
+    assert int(waits) > 0 and num(p99) > num(roomy_p99) + 20
+
+
+def capacity_planning(out):
+    plain, cached = find(r"Answer: for 10,000 users at p99 < 200 ms, without a cache (\d+) app servers \(p99 "
+                         r"\S+ ms, 95% CI \[\S+, \S+\]; \$[\d,]+/month\), with a 2,500-item cache (\d+) app "
+                         r"servers .*: the cache saves \$[\d,]+ a month\.", out)
+    assert int(cached) < int(plain)
+    assert out.count("minimum servers=") == 2
+    # the server count below each answer was probed and missed
+    assert f"servers={int(plain) - 1}: " in out and f"servers={int(cached) - 1}: " in out
+
+
 CHECKS = {
     "stage1_monolith.py": stage1,
     "stage2_separate_db.py": stage2,
@@ -170,6 +207,10 @@ CHECKS = {
     "fault_injection.py": fault_injection,
     "db_failover.py": db_failover,
     "nearest_replica.py": nearest_replica,
+    "why_it_broke.py": why_it_broke,
+    "sharding.py": sharding,
+    "connection_pool.py": connection_pool,
+    "capacity_planning.py": capacity_planning,
 }
 
 

@@ -33,8 +33,9 @@ def test_the_page_is_one_file_with_no_url_in_it(tmp_path):
 def test_the_page_has_every_section_and_the_series_for_the_slider():
     report = crashed_pair().run(duration_s=8)
     text = render(report)
-    for section in ("topology", "saturation", "clients", "errors", "traces", "config"):
+    for section in ("topology", "saturation", "clients", "errors", "theory", "traces", "config"):
         assert f'<section id="{section}">' in text
+    assert "app1.cpu" in text and "M/M/1/" in text  # theory beside the run, a row per station
     data = json.loads(re.search(r'<script type="application/json" id="run-data">(.*?)</script>', text, re.S)[1])
     assert data["hosts"] == ["app1", "app2", "lb"]
     up = data["columns"].index("up")
@@ -45,8 +46,8 @@ def test_the_page_has_every_section_and_the_series_for_the_slider():
 
 def test_a_new_section_is_one_function():
     report = crashed_pair().run(duration_s=2)
-    text = render(report, sections=SECTIONS + [lambda r: Section("theory", "Theory", f"<p>{r.sent} sent</p>")])
-    assert '<section id="theory"><h2>Theory</h2>' in text and f"{report.sent} sent" in text
+    text = render(report, sections=SECTIONS + [lambda r: Section("notes", "Notes", f"<p>{r.sent} sent</p>")])
+    assert '<section id="notes"><h2>Notes</h2>' in text and f"{report.sent} sent" in text
 
 
 def test_the_ladder_writes_the_page_of_the_step_that_broke_each_stage(tmp_path):

@@ -11,7 +11,7 @@ import json
 import pytest
 
 from playground import ConfigError
-from playground.tools.ladder import STAGES, LadderOptions, run_ladder, run_step
+from playground.tools.ladder import DEFAULT_USERS, STAGES, LadderOptions, run_ladder, run_step
 from playground.tools.cli import main
 
 QUICK = LadderOptions(target_requests=6_000)
@@ -19,6 +19,15 @@ QUICK = LadderOptions(target_requests=6_000)
 
 def stage(key: str):
     return next(s for s in STAGES if s.key == key)
+
+
+def assert_predicted_within_one_step(step, broke_users: int) -> None:
+    """Theory's saturation population (measured at a healthy step) lands within one
+    population step of where the stage actually broke."""
+    predicted = step.predicted_saturation_users
+    assert predicted is not None and predicted > step.users
+    at = next((i for i, u in enumerate(DEFAULT_USERS) if u >= predicted), len(DEFAULT_USERS))
+    assert abs(at - DEFAULT_USERS.index(broke_users)) <= 1, (predicted, broke_users)
 
 
 def test_monolith_serves_thousands_then_its_cpu_saturates_and_memory_runs_out():
@@ -29,10 +38,15 @@ def test_monolith_serves_thousands_then_its_cpu_saturates_and_memory_runs_out():
     assert broke.bottleneck.startswith("monolith (CPU")
     assert "OOM" in broke.bottleneck  # the queue grew until memory ran out
     assert broke.errors  # requests failed, not just slowed down
+    assert_predicted_within_one_step(fine, 10_000)
+    assert fine.predicted_bottleneck == "monolith.cpu"
 
 
 def test_separate_database_moves_the_limit_to_the_app_servers_cpu():
-    assert not run_step(stage("2").build, 10_000, QUICK).broke
+    fine = run_step(stage("2").build, 10_000, QUICK)
+    assert not fine.broke
+    assert_predicted_within_one_step(fine, 50_000)
+    assert fine.predicted_bottleneck == "app.cpu"
     broke = run_step(stage("2").build, 100_000, QUICK)
     assert broke.broke and broke.bottleneck == "app (CPU)"
     assert broke.bottleneck_utilisation > 0.95
@@ -44,6 +58,9 @@ def test_horizontal_scaling_moves_the_limit_to_the_database_reads():
     assert any("crash" in e for _, e in ok.events)
     broke = run_step(stage("3").build, 100_000, QUICK)
     assert broke.broke and broke.bottleneck == "db (reads)"
+    fine = run_step(stage("3").build, 50_000, QUICK)
+    assert_predicted_within_one_step(fine, 100_000)
+    assert fine.predicted_bottleneck == "db.io"
 
 
 def test_cache_and_cdn_take_the_reads_and_the_app_tier_is_next():
@@ -52,6 +69,7 @@ def test_cache_and_cdn_take_the_reads_and_the_app_tier_is_next():
     assert ok.cache_hit_ratio > 0.8
     three = run_step(stage("3").build, 100_000, QUICK)
     assert ok.db_queries_per_s < 0.5 * three.db_queries_per_s  # the cache took most database reads
+    assert_predicted_within_one_step(ok, 1_000_000)
     broke = run_step(stage("4").build, 1_000_000, QUICK)
     assert broke.broke and "(CPU)" in broke.bottleneck and broke.bottleneck.startswith("app")
 

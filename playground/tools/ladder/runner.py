@@ -84,6 +84,10 @@ class StepResult:
     why: str
     events: list[tuple[float, str]] = field(default_factory=list)
     cost_per_month: float = 0.0  # the topology as run, a month of it at default prices (report.cost())
+    # operational bounds from this step's measured demands (report.theory()): the population
+    # at which the bottleneck station saturates, and that station
+    predicted_saturation_users: float | None = None
+    predicted_bottleneck: str = ""
 
     @property
     def cost_per_1k_users(self) -> float:
@@ -100,6 +104,14 @@ class StageResult:
     @property
     def broke_at(self) -> StepResult | None:
         return next((s for s in self.steps if s.broke), None)
+
+    @property
+    def predicted_break(self) -> float | None:
+        """Where theory says the stage saturates: the operational bound measured at the
+        largest population that was still within the SLO (else the first step)."""
+        ok = [s for s in self.steps if not s.broke]
+        step = ok[-1] if ok else (self.steps[0] if self.steps else None)
+        return step.predicted_saturation_users if step else None
 
     @property
     def max_users_ok(self) -> int:
@@ -154,6 +166,7 @@ def run_step(build: Callable[[int, LadderOptions], Any], users: int, opts: Ladde
     dbs = _find(report, "database")
     db_q = sum(d.detail.get("reads", 0) + d.detail.get("writes", 0) for d in dbs) / duration if dbs else None
     db_u = max((max(d.utilisation, d.detail.get("io_utilisation", 0.0)) for d in dbs), default=None)
+    bounds = report.theory().bounds
     why = []
     if report.p99_s > opts.slo_p99_s:
         why.append(f"p99 {report.p99_s * 1000:.0f} ms > SLO {opts.slo_p99_s * 1000:.0f} ms")
@@ -165,4 +178,6 @@ def run_step(build: Callable[[int, LadderOptions], Any], users: int, opts: Ladde
         bottleneck_utilisation=util, cache_hit_ratio=hit_ratio, db_queries_per_s=db_q, db_utilisation=db_u,
         broke=bool(why), why="; ".join(why), events=report.events,
         cost_per_month=report.cost().total_per_month,
+        predicted_saturation_users=bounds.saturation_users if bounds else None,
+        predicted_bottleneck=bounds.bottleneck if bounds else "",
     )

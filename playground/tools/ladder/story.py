@@ -36,6 +36,17 @@ def _users(n: int) -> str:
         f"{n // 1000}k" if n >= 1000 and n % 1000 == 0 else str(n))
 
 
+def _approx_users(n: float | None) -> str:
+    """A predicted population, rounded as a person would say it: ~8.2k, ~1.3M."""
+    if n is None or n != n or n == float("inf"):
+        return "-"
+    for suffix, unit in (("M", 1e6), ("k", 1e3), ("", 1.0)):
+        if n >= unit or unit == 1.0:
+            v = n / unit
+            return f"~{v:.2g}{suffix}" if v < 100 else f"~{v:.0f}{suffix}"
+    return "-"
+
+
 def stage_table(result: StageResult) -> Table:
     t = Table(title=f"Stage {result.key}: {result.title}", title_justify="left", caption=result.story,
               caption_justify="left")
@@ -61,8 +72,8 @@ class LadderResult:
 
     def comparison(self) -> Table:
         t = Table(title="From 5 users to 1 million: the comparison", title_justify="left")
-        for col in ("stage", "holds (SLO)", "breaks at", "bottleneck there", "p99 at best", "hit", "db q/s",
-                    "$/month", "$/mo per 1k users"):
+        for col in ("stage", "holds (SLO)", "breaks at", "predicted", "bottleneck there", "p99 at best", "hit",
+                    "db q/s", "$/month", "$/mo per 1k users"):
             if col in ("stage", "bottleneck there"):
                 t.add_column(col, justify="left", ratio=1)
             else:
@@ -73,6 +84,7 @@ class LadderResult:
             broke = st.broke_at
             t.add_row(f"{st.key}. {st.title}", _users(st.max_users_ok) if ok else "none",
                       _users(broke.users) if broke else "did not break",
+                      _approx_users(st.predicted_break),
                       broke.bottleneck if broke else (best.bottleneck if best else "-"),
                       _ms(best.p99_s) + " ms" if best else "-",
                       _pct(best.cache_hit_ratio if best else None),

@@ -1,0 +1,87 @@
+"""Capacity search: bisection over a monotone knob, and the load at which a topology breaks."""
+from __future__ import annotations
+
+import pytest
+from sweep_builds import servers_build
+
+from playground import SLO, ConfigError, breaking_point, capacity_search
+from playground._capacity import _search
+
+
+class Judge:
+    """A monotone yes/no with a record of what was asked."""
+
+    def __init__(self, test):
+        self.test, self.asked = test, []
+
+    def __call__(self, value):
+        self.asked.append(value)
+        return self.test(value)
+
+
+@pytest.mark.parametrize("threshold", [1, 2, 7, 8, 9, 31, 32])
+def test_bisection_finds_the_smallest_value_that_meets_and_probes_its_neighbour(threshold):
+    judge = Judge(lambda v: v >= threshold)
+    assert _search(judge, 1, 32, 1, want_smallest=True) == threshold
+    assert judge.asked[:2] == [32, 1] or (threshold == 1 and judge.asked == [32, 1])
+    assert len(judge.asked) == len(set(judge.asked)) <= 2 + 5  # the two ends, then log2(31) halvings
+    if threshold > 1:
+        assert threshold - 1 in judge.asked  # the value below the answer was shown to miss
+
+
+def test_no_value_in_the_range_meets():
+    judge = Judge(lambda v: v >= 100)
+    assert _search(judge, 1, 64, 1, want_smallest=True) is None
+    assert judge.asked == [64]  # the best value misses: nothing below can meet
+
+
+@pytest.mark.parametrize("limit", [1000, 4000, 39_000, 40_000])
+def test_the_largest_load_held_in_steps(limit):
+    judge = Judge(lambda v: v <= limit)
+    assert _search(judge, 1000, 40_000, 1000, want_smallest=False) == limit
+    if limit < 40_000:
+        assert limit + 1000 in judge.asked  # where it breaks was probed
+
+
+def test_a_load_that_breaks_at_once():
+    assert _search(lambda v: False, 10, 100, 10, want_smallest=False) is None
+
+
+def test_a_range_that_does_not_end_on_a_step_still_probes_hi():
+    judge = Judge(lambda v: v >= 10)
+    assert _search(judge, 1, 10, 4, want_smallest=True) == 10  # 1, 5, 9, then 10
+    assert judge.asked[0] == 10 and 9 in judge.asked
+
+
+# -- the real thing: sweeps at each probe -----------------------------------------------------------
+def test_the_load_two_servers_hold_and_where_they_break():
+    lines = []
+    result = breaking_point(servers_build, knob="rate", lo=20, hi=200, step=20, fixed={"servers": 2},
+                            slo=SLO(p99_ms=100), seeds=3, duration_s=5, executor="serial", echo=lines.append)
+    # two 1-core servers of 10 ms work hold 200 requests/s at 100% busy; p99 < 100 ms needs headroom
+    assert result.value is not None and 80 <= result.value <= 180
+    assert result.probe(result.value).verdict == "met"
+    assert result.breaks_at == result.value + 20 and result.probe(result.breaks_at).verdict != "met"
+    assert result.answer == f"holds rate={result.value}, breaks at rate={result.value + 20}"
+    assert lines[0].startswith("Loading rate in [20, 200] for SLO p99 <= 100.0 ms")
+    assert any(line.startswith("  rate=20: p99 ") and line.endswith("3 seeds - met") for line in lines)
+
+
+def test_bad_searches_are_refused_before_any_run():
+    for kw, message in [
+        ({"lo": 5, "hi": 2}, r"^hi must be >= lo \(5\), got 2$"),
+        ({"seeds": 1}, r"^seeds must be an integer >= 2, got 1$"),
+        ({"lo": 1.5}, r"^lo must be an integer, got 1\.5$"),
+        ({"step": 0}, r"^step must be an integer >= 1, got 0$"),
+        ({"fixed": {"servers": 2}}, r"^the knob is searched, not fixed: remove 'servers' from fixed$"),
+        ({"slo": {"p99_ms": 200}}, r"^slo must be an SLO, got \{'p99_ms': 200\}$"),
+        ({"max_seeds": 2, "seeds": 3}, r"^max_seeds must be an integer >= 3, got 2$"),
+    ]:
+        with pytest.raises(ConfigError, match=message):
+            capacity_search(servers_build, **kw)
+
+
+def test_a_knob_the_build_does_not_take_is_named():
+    with pytest.raises(ConfigError, match=r"^grid parameter must be a parameter of servers_build\(\)"):
+        capacity_search(servers_build, knob="cores", lo=1, hi=2, seeds=2, duration_s=1, executor="serial",
+                        echo=None)
