@@ -48,8 +48,8 @@ class Request:
 
         if not isinstance(self.method, str) or not self.method:
             raise ConfigError(f"Request method must be a string such as 'GET', got {self.method!r}")
-        if not isinstance(self.path, str) or not self.path.startswith("/"):
-            raise ConfigError(f"Request path must be a string starting with '/', got {self.path!r}")
+        if not isinstance(self.path, str):
+            raise ConfigError(f"Request path must be a string such as '/item/1', got {self.path!r}")
         if isinstance(self.body, str):  # text: sent as UTF-8
             self.body = self.body.encode()
         elif isinstance(self.body, (bytearray, memoryview)):
