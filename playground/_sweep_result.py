@@ -184,6 +184,6 @@ def _num(x):
 def _ci(e: Estimate, fmt: str = ".1f") -> str:
     if e.n == 0:
         return "-"
-    if e.low is None:
+    if e.low is None or e.high - e.low <= 1e-12 * max(1.0, abs(e.mean)):  # one run, or all runs alike
         return format(e.mean, fmt)
     return f"{format(e.mean, fmt)} [{format(e.low, fmt)}, {format(e.high, fmt)}]"

@@ -5,6 +5,7 @@
     playground ladder --stages 2 --html out/   stage2.html: the run that broke stage 2, to open offline
     playground ladder --scaling vertical      the same core budget in one bigger machine
     playground serve                  a live topology on 127.0.0.1 with a dashboard
+    playground sweep examples/capacity_planning.py:build --grid servers=2,4,8 --seeds 10 --csv out.csv
 """
 from __future__ import annotations
 
@@ -94,6 +95,9 @@ def _parser() -> argparse.ArgumentParser:
     lad.add_argument("--html", metavar="DIR",
                      help="save an HTML run report per stage (the step that broke it, else its largest)")
     lad.add_argument("--quiet", action="store_true", help="no progress bar")
+    from . import sweep_cli
+
+    sweep_cli.add_parser(sub)
     srv = sub.add_parser("serve", help="run a topology live on 127.0.0.1 with a dashboard", add_help=False)
     srv.add_argument("rest", nargs=argparse.REMAINDER)
     return p
@@ -150,6 +154,10 @@ def main(argv: list[str] | None = None) -> int:
             if args.command is None:
                 args = _parser().parse_args(["ladder", *argv])
             return _ladder(args)
+        if args.command == "sweep":
+            from . import sweep_cli
+
+            return sweep_cli.run(args)
     except ConfigError as exc:
         print(f"playground: {_in_flags(str(exc))}", file=sys.stderr)
         return 2
