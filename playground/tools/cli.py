@@ -161,6 +161,9 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"playground: {_in_flags(str(exc))}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:  # outside a sweep's own handling (which keeps its rows): just stop
+        print("playground: interrupted", file=sys.stderr)
+        return 130
     return 0
 
 

@@ -76,7 +76,9 @@ def _warmup(text: str):
 
 def add_parser(sub) -> argparse.ArgumentParser:
     p = sub.add_parser("sweep", help="run a grid of configurations over many seeds, with confidence intervals",
-                       description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
+                       description="Run a grid of configurations over many seeds: one table, 95% confidence "
+                                   "intervals.", epilog=__doc__.split("\n\n", 1)[1],
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("build", metavar="MODULE:FUNCTION", help="the build function (a module or a .py file)")
     p.add_argument("--grid", type=_grid, action="append", default=[], metavar="NAME=V1,V2,...",
                    help="a parameter of the build function and its values (repeat for more)")
