@@ -156,3 +156,14 @@ def test_to_pandas_says_what_to_install_when_pandas_is_missing(monkeypatch):
     with pytest.raises(ImportError, match=r"^SweepResult.to_pandas\(\) needs pandas, which playground does not "
                                           r"install: pip install pandas$"):
         result.to_pandas()
+
+
+def test_points_get_an_slo_verdict_and_rows_a_monthly_cost():
+    from playground import SLO
+
+    result = sweep(servers_build, {"servers": [2, 4]}, seeds=3, slo=SLO(p99_ms=200), executor="serial", **QUICK)
+    costs = [r["cost_per_month"] for r in result.rows]
+    assert all(c > 0 for c in costs) and costs[0] < costs[-1]  # two more servers cost more
+    assert result.points[1].verdict == "met"  # the upper end of its p99 interval is under 200 ms
+    assert result.points[0].verdict in ("met", "missed", "not sure")
+    assert "SLO" in result.render() and "met" in result.render()
