@@ -73,12 +73,17 @@ class Context:
         s = self.server
         if isinstance(seconds, Distribution):
             seconds = seconds.sample(s.rng)
+        if not 0.0 <= seconds < _INF:  # NaN and inf too: a bad time would corrupt the event heap
+            _check_seconds("ctx.cpu seconds", seconds)
         if self.request.trace is not None:
             await s.cores.use_traced(seconds * s.slow_factor / s.core_speed, self.request.trace)
         else:
             await s.cores.use(seconds * s.slow_factor / s.core_speed)
 
     async def call(self, host: str, request: Request, timeout_s: float | None = 30.0) -> Response:
+        """Send ``request`` to ``host`` and wait for its answer (raises ``RequestError`` on failure)."""
+        if host not in self.server._known_calls:
+            self.server._undeclared(host)
         request.client = request.client or self.request.client
         # a call made while serving goes on from the hops that brought the request here, so
         # a loop the wiring checks cannot see (a handler calling itself) still ends as 508
@@ -87,16 +92,45 @@ class Context:
         return await self.server.call(host, request, timeout_s)
 
     async def get(self, host: str, path: str, timeout_s: float | None = 30.0, **kw) -> Response:
+        """``GET path`` from ``host``."""
+        if host not in self.server._known_calls:
+            self.server._undeclared(host)
         request = Request("GET", path, **kw)
         request.hops = max(request.hops, self.request.hops)
         request.trace = self.request.trace
         return await self.server.call(host, request, timeout_s)
 
     async def sleep(self, seconds: float) -> None:
+        """Wait ``seconds`` of simulated time without holding a core (a call to something not modelled)."""
+        if not 0.0 <= seconds < _INF:
+            _check_seconds("ctx.sleep seconds", seconds)
         await self.server.sched.sleep(seconds)
 
 
+_INF = float("inf")
+
+
+def _check_seconds(name: str, seconds) -> None:
+    if isinstance(seconds, Distribution):
+        raise ConfigError(f"{name} must be a number of seconds, got {seconds!r}: draw from it with .sample(ctx.rng)")
+    check_positive(name, seconds, allow_zero=True)
+
+
 Handler = Callable[[Request, Context], Awaitable[Any]]
+
+
+def _takes_request_and_ctx(handler) -> str | None:
+    """None if ``handler(request, ctx)`` can be called; else how its signature differs."""
+    try:
+        sig = inspect.signature(handler)
+    except (TypeError, ValueError):  # a builtin or C callable: nothing to check
+        return None
+    try:
+        sig.bind(None, None)
+    except TypeError:
+        name = getattr(handler, "__qualname__", type(handler).__name__)
+        return f"{name}{sig}"
+    return None
 
 
 def _is_async(handler) -> bool:
@@ -143,6 +177,13 @@ class AppServer(Node):
 
     ``cpu_s`` (seconds or a Distribution) is CPU spent on every request before the
     handler runs; a handler can spend more with ``ctx.cpu``.
+
+    ``calls`` names the hosts the handler calls, so that ``validate()`` checks
+    them (unknown hosts, loops) before a run. A call to a host not declared
+    there still works: the wiring learns it during the run (it joins
+    ``downstream()``, so the next ``validate()`` and the diagram see it) and
+    the report warns, naming this host and the target. Within that run a
+    loop through it ends at the hop limit as a 508.
     """
 
     kind = "app"
@@ -156,6 +197,8 @@ class AppServer(Node):
             raise ConfigError(f"AppServer {name!r}: give a handler or an app, not both")
         if handler is not None and not _is_async(handler):
             raise ConfigError(f"AppServer {name!r}: handler must be an async function, got {handler!r}")
+        if handler is not None and (sig := _takes_request_and_ctx(handler)) is not None:
+            raise ConfigError(f"AppServer {name!r}: handler must take (request, ctx), got {sig}")
         if app is not None and not callable(app):
             raise ConfigError(f"AppServer {name!r}: app must be an ASGI application, got {app!r}")
         if not (isinstance(cores, int) and not isinstance(cores, bool) and cores >= 1):
@@ -179,16 +222,38 @@ class AppServer(Node):
             check_positive("restart_after_s", restart_after_s, allow_zero=True)
         self.memory_cfg = Memory(memory_mb, base_memory_mb, memory_per_request_mb) if memory_mb else None
         self.restart_after_s = restart_after_s
+        if isinstance(calls, str) or not all(isinstance(c, str) and c for c in calls):
+            raise ConfigError(f"calls must be a list of host names, got {calls!r}")
         self.calls = tuple(calls)
+        self._known_calls = set(self.calls)  # declared, plus those learnt during a run
+        self.learnt_calls: tuple[str, ...] = ()  # called without being declared in calls=
         self.memory: dict = {}
         self.oom_kills = 0
         self.cores = None
 
     def downstream(self) -> tuple[str, ...]:
-        return self.calls
+        return self.calls + self.learnt_calls
+
+    def _undeclared(self, host: str) -> None:
+        """A handler called ``host`` without declaring it in ``calls=``: learn it and warn.
+
+        An unknown host is left to the network, which raises a ``WiringError``
+        (a named error in the table). A known one joins ``downstream()``, so the
+        next ``validate()`` (and the diagram) sees it; within this run a loop
+        through it still ends as 508 at the hop limit.
+        """
+        if self.sim is None or host not in self.sim.net.hosts:
+            return
+        self._known_calls.add(host)
+        if host not in self.learnt_calls:
+            self.learnt_calls += (host,)
+        self.warn(f"{self.name!r} called {host!r}, which is not in its calls=: the wiring learnt it during "
+                  f"the run; declare calls={list(self.downstream())!r} so that "
+                  "validate() checks it before the run")
 
     def _attach(self, sim, rng) -> None:
         super()._attach(sim, rng)
+        self._known_calls = set(self.calls)  # an undeclared call is warned about in every run it happens
         self.cores = Resource(self.sched, self.n_cores, f"{self.name} cores")
         self.oom_kills = 0
         # With no handler and no app, serving a request is only "hold a core for the cpu draw,

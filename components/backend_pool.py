@@ -101,6 +101,7 @@ class BalancerBase(Node):
                 known = ", ".join(sorted(sim.net.hosts)) or "none"
                 raise WiringError(f"{type(self).__name__} {self.name!r}: unknown backend host {name!r} "
                                   f"(known hosts: {known})")
+        super().validate(sim)
 
     def _attach(self, sim, rng) -> None:
         super()._attach(sim, rng)

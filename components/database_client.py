@@ -222,7 +222,12 @@ class DatabaseClient:
         """Store ``value`` (text) under ``key``; returns the write's version."""
         if self.shards is not None:
             return await self.shards.client_for(key).put(caller, key, value)
-        body = value.encode() if isinstance(value, str) else bytes(value)
+        if isinstance(value, str):
+            body = value.encode()
+        elif isinstance(value, (bytes, bytearray, memoryview)):
+            body = bytes(value)
+        else:  # bytes(12345) would be 12,345 NUL bytes
+            raise TypeError(f"value must be str or bytes, got {value!r}"[:300])
         path = _kv_path(key)
         response = await self._write(caller, lambda: Request("PUT", path, body=body))
         return int(loads(response.body)["version"])

@@ -57,7 +57,7 @@ class ReplicaChooser:
             def key(replica: str) -> tuple[int, float]:
                 node = net.hosts.get(replica)
                 same = node is not None and host.region is not None and node.region == host.region
-                return (0 if same else 1, round(net.route(host.name, replica)[0].latency.mean_s, 9))
+                return (0 if same else 1, round(net.route(host.name, replica)[0].latency_s.mean_s, 9))
 
             order = sorted(self.replicas, key=key)  # stable: ties keep the list order
             ties = sum(1 for r in order if key(r) == key(order[0])) if order else 0

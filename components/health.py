@@ -33,7 +33,8 @@ from collections import deque
 from dataclasses import dataclass
 
 from playground import ConfigError
-from playground._errors import check_positive
+from playground import limits
+from playground._errors import check_at_least, check_positive
 
 __all__ = [
     "HealthCheck",
@@ -72,6 +73,7 @@ class HealthCheck:
         if not (isinstance(self.path, str) and self.path.startswith("/")):
             raise ConfigError(f"health check path must start with '/', got {self.path!r}")
         check_positive("interval_s", self.interval_s)
+        check_at_least("interval_s", self.interval_s, limits.MIN_INTERVAL_S, " s", limits.WHY["interval"])
         check_positive("timeout_s", self.timeout_s)
         _check_count("rise", self.rise)
         _check_count("fall", self.fall)

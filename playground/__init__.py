@@ -40,6 +40,7 @@ from ._errors import RequestError as RequestError
 from ._errors import Reset as Reset
 from ._errors import Timeout as Timeout
 from ._errors import WiringError as WiringError
+from ._errortable import ErrorRecord as ErrorRecord
 from ._load import ClosedLoop as ClosedLoop
 from ._load import Load as Load
 from ._load import OpenLoop as OpenLoop

@@ -36,6 +36,8 @@ from collections import deque
 import trio
 from trio.lowlevel import Abort, current_task, reschedule, wait_task_rescheduled
 
+from ._errors import PlaygroundError
+
 __all__ = ["Scheduler", "VirtualClock", "RealtimeScheduler", "Timer", "wait_rescheduled"]
 
 _push = heapq.heappush
@@ -102,6 +104,29 @@ class Scheduler:
         self.fired = 0  # entries fired (for statistics)
         # trio's reschedule; the virtual clock puts its runner's own method here (one call less)
         self.reschedule = reschedule
+        self.failure: PlaygroundError | None = None  # the first callback that raised, as an error to raise
+        self.on_failure = None  # called (no arguments) when a callback raises: the Sim ends its run
+        self.origin_s = 0.0  # where the current run's time starts (for messages)
+
+    def callback_failed(self, fn, exc: Exception) -> None:
+        """A callback raised: a bug in the engine or in a component. Keep it, named, and end the run.
+
+        Raising here would reach trio's run loop, which reports any exception
+        from its clock as ``TrioInternalError``; the ``Sim`` raises this
+        ``PlaygroundError`` from its run instead, with the original chained.
+        """
+        if self.failure is None:
+            owner = getattr(fn, "__self__", None)
+            what = getattr(fn, "__qualname__", repr(fn))
+            name = getattr(owner, "name", None)
+            where = f"{type(owner).__name__} {name!r}" if isinstance(name, str) else "the engine"
+            error = PlaygroundError(f"{where}: callback {what} failed at t={self.now - self.origin_s:.6f}s: {exc!r}")
+            error.__cause__ = exc
+            self.failure = error
+        if self.on_failure is not None:
+            self.on_failure()
+        else:  # no Sim is listening (a bare clock): trio reports it, chained
+            raise self.failure from exc
 
     # -- scheduling -----------------------------------------------------------
     def call_at(self, when: float, fn, arg=None) -> Timer:
@@ -194,7 +219,10 @@ class Scheduler:
             if entry[0] > self.now:
                 self.now = entry[0]
             self.fired += 1
-            fn(entry[3])
+            try:
+                fn(entry[3])
+            except Exception as exc:  # never let it reach trio: that would be "internal error in Trio"
+                self.callback_failed(fn, exc)
             if self._woke or runq:
                 self._woke = 0
                 if step is None or len(runq) != 1 or self.now >= limit:
@@ -466,6 +494,8 @@ class RealtimeScheduler(Scheduler):
                 self._firing = entry[0]
                 try:
                     fn(entry[3])
+                except Exception as exc:
+                    self.callback_failed(fn, exc)
                 finally:
                     self._firing = math.inf
 

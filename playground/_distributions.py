@@ -185,5 +185,6 @@ def as_distribution(value, name: str = "latency") -> Distribution:
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         if not value >= 0:
             raise ConfigError(f"{name} must be >= 0 seconds, got {value!r}")
+        check_positive(name, value, allow_zero=True)  # finite: inf and 10**400 are not durations
         return Constant(float(value))
     raise ConfigError(f"{name} must be a number of seconds or a Distribution, got {value!r}")

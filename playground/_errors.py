@@ -67,16 +67,43 @@ def check(condition: bool, message: str, error: type[ConfigError] = ConfigError)
         raise error(message)
 
 
+_MAX_FLOAT = 1.7976931348623157e308
+
+
+def shown(value) -> str:
+    """``repr(value)``, but a huge integer is shown by its size, not by its 400 digits."""
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) > 10**30:
+        return f"an integer of {len(str(abs(value)))} digits"
+    return repr(value)
+
+
 def check_positive(name: str, value, *, allow_zero: bool = False, allow_inf: bool = False) -> None:
-    """``value`` must be a real number > 0 (>= 0 with ``allow_zero``), finite unless ``allow_inf``."""
+    """``value`` must be a real number > 0 (>= 0 with ``allow_zero``), finite unless ``allow_inf``.
+
+    NaN is refused; so is an integer too large to be a float (``10**400``), as not finite.
+    """
     ok = isinstance(value, (int, float)) and not isinstance(value, bool) and value == value
     if ok:
         ok = value >= 0 if allow_zero else value > 0
-    if ok and not allow_inf and value == float("inf"):
-        raise ConfigError(f"{name} must be finite, got {value!r}")
+    if ok and not allow_inf and (value == float("inf") or value > _MAX_FLOAT):
+        raise ConfigError(f"{name} must be finite, got {shown(value)}")
+    if ok and allow_inf and value > _MAX_FLOAT and value != float("inf"):
+        raise ConfigError(f"{name} must be a float or inf, got {shown(value)}")
     if not ok:
         bound = ">= 0" if allow_zero else "> 0"
-        raise ConfigError(f"{name} must be {bound}, got {value!r}")
+        raise ConfigError(f"{name} must be {bound}, got {shown(value)}")
+
+
+def check_at_most(name: str, value, limit: float, unit: str, why: str) -> None:
+    """``value`` must be <= ``limit`` (one of ``playground.limits``); the message says why."""
+    if value > limit:
+        raise ConfigError(f"{name} must be at most {limit:,.10g}{unit} ({why}), got {shown(value)}")
+
+
+def check_at_least(name: str, value, limit: float, unit: str, why: str) -> None:
+    """``value`` must be >= ``limit`` (one of ``playground.limits``); the message says why."""
+    if value < limit:
+        raise ConfigError(f"{name} must be at least {limit:g}{unit} ({why}), got {shown(value)}")
 
 
 def check_probability(name: str, value) -> None:

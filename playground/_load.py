@@ -24,7 +24,8 @@ from typing import TYPE_CHECKING
 from trio.lowlevel import Abort, current_task, wait_task_rescheduled
 
 from ._distributions import Distribution, as_distribution
-from ._errors import ConfigError, RequestError, Timeout, check_positive
+from . import limits
+from ._errors import ConfigError, RequestError, Timeout, check_at_most, check_positive
 from ._messages import Request, Response
 from ._metrics import ClientMetrics
 from ._workload import Shape, Workload, as_shape
@@ -56,6 +57,11 @@ class _Pending:
     def resend(self, _=None) -> None:
         if self.metrics is self.load.metrics:
             self.load._send(self)
+
+
+def _check_users(users) -> None:
+    if not (isinstance(users, int) and not isinstance(users, bool) and users >= 1):
+        raise ConfigError(f"users must be an integer >= 1, got {users!r}")
 
 
 class Load:
@@ -118,8 +124,17 @@ class Load:
     def stop(self) -> None:
         self.stopped = True
 
-    def _new_request(self, user: int, conn: int, request: Request | None = None) -> _Pending:
-        req = self.workload.request(self.workload_rng) if request is None else request
+    def _new_request(self, user: int, conn: int, request: Request | None = None) -> _Pending | None:
+        """The next request as a pending record; None if the workload failed to make one (counted)."""
+        if request is None:
+            try:
+                req = self.workload.request(self.workload_rng)
+            except Exception as exc:  # user code (Workload(make=...)): that request's error, not the run's
+                return self._workload_failed(exc)
+            if req.__class__ is not Request:
+                return self._workload_failed(ConfigError(f"Workload make must return a Request, got {req!r}"[:300]))
+        else:
+            req = request
         req.client = self.client
         req.id = self.sim._next_request_id()
         req.conn = conn
@@ -128,6 +143,16 @@ class Load:
         traces = self.sim._traces  # sampling draws from its own stream: no other draw changes
         req.trace = traces.maybe_start(req, self.client, self.sched.now) if traces is not None else None
         return _Pending(self, self.sched.now, req, user)
+
+    def _workload_failed(self, exc: Exception) -> None:
+        """Making a request raised: count it as a request that failed (kind "workload") and say why."""
+        now = self.sched.now
+        self.metrics.record_sent(now)
+        self.metrics.record_error(now, "workload", start=now)
+        client = self.sim.net.hosts.get(self.client)
+        if client is not None:
+            client.note_error(exc, "", hint=f"in the Workload of load {self.name!r}")
+        return None
 
     def _issue(self, pending: _Pending) -> None:
         self.metrics.record_sent(pending.start)
@@ -223,6 +248,8 @@ class OpenLoop(Load):
             raise ConfigError(f"arrivals must be 'poisson' or 'constant', got {arrivals!r}")
         if connections is not None and not (isinstance(connections, int) and not isinstance(connections, bool) and connections >= 1):
             raise ConfigError(f"connections must be an integer >= 1 or None, got {connections!r}")
+        if connections is not None:
+            check_at_most("connections", connections, limits.MAX_CONNECTIONS, "", limits.WHY["connections"])
         self.arrivals = arrivals
         self.connections = connections
         self._timer = None
@@ -286,7 +313,9 @@ class OpenLoop(Load):
         i = self._i
         conns = self._conns
         conn = conns[i % len(conns)] if conns else next(self._conn_ids)
-        self._issue(self._new_request(i, conn))
+        pending = self._new_request(i, conn)
+        if pending is not None:
+            self._issue(pending)
         self._i = i + 1
         self._plan()
 
@@ -304,17 +333,17 @@ class Population(OpenLoop):
     """
 
     def __init__(self, target: str, *, users: int, requests_per_user_per_s: float = 0.05, **kw) -> None:
-        if not (isinstance(users, int) and not isinstance(users, bool) and users >= 1):
-            raise ConfigError(f"users must be an integer >= 1, got {users!r}")
+        _check_users(users)
         check_positive("requests_per_user_per_s", requests_per_user_per_s)
+        check_at_most("users x requests_per_user_per_s", users * requests_per_user_per_s, limits.MAX_RATE_PER_S,
+                      " requests per second", limits.WHY["rate"])
         kw.setdefault("connections", min(users, 1000))
         super().__init__(target, rate=users * requests_per_user_per_s, **kw)
         self.users = users
         self.per_user = requests_per_user_per_s
 
     def set_users(self, users: int) -> None:
-        if not (isinstance(users, int) and not isinstance(users, bool) and users >= 1):
-            raise ConfigError(f"users must be an integer >= 1, got {users!r}")
+        _check_users(users)
         self.users = users
         self.set_rate(users * self.per_user)
 
@@ -335,8 +364,8 @@ class ClosedLoop(Load):
     def __init__(self, target: str, *, users: int = 5, think_time_s=1.0, cookies: bool = False,
                  login: Request | None = None, **kw) -> None:
         super().__init__(target, **kw)
-        if not (isinstance(users, int) and not isinstance(users, bool) and users >= 1):
-            raise ConfigError(f"users must be an integer >= 1, got {users!r}")
+        _check_users(users)
+        check_at_most("users", users, limits.MAX_CLOSED_LOOP_USERS, " closed-loop users", limits.WHY["users"])
         if login is not None and not isinstance(login, Request):
             raise ConfigError(f"login must be a Request, got {login!r}")
         self.users = users
@@ -354,6 +383,9 @@ class ClosedLoop(Load):
         if first:
             self._logged_in[user] = True
         pending = self._new_request(user, self._user_conns[user], self.login.copy() if first else None)
+        if pending is None:  # the workload failed to make it: the user thinks and tries again
+            self._next(user)
+            return
         jar = self.jars[user] if self.cookies else None
         if jar:
             cookie = "; ".join(f"{k}={v}" for k, v in jar.items())
@@ -375,8 +407,8 @@ class ClosedLoop(Load):
         self._next(pending.user)
 
     def set_users(self, users: int) -> None:
-        if not (isinstance(users, int) and not isinstance(users, bool) and users >= 1):
-            raise ConfigError(f"users must be an integer >= 1, got {users!r}")
+        _check_users(users)
+        check_at_most("users", users, limits.MAX_CLOSED_LOOP_USERS, " closed-loop users", limits.WHY["users"])
         old, self.users = self.users, users
         if self.sim is not None and self.sim.running:
             self._start_users(old, users)

@@ -39,6 +39,24 @@ class Request:
     hops: int = 0  # network hops so far (loop guard)
     trace: Any = None  # the current span when this request is traced (playground._trace), else None
 
+    def __post_init__(self) -> None:
+        if self.method.__class__ is not str or self.path.__class__ is not str or self.body.__class__ is not bytes:
+            self._check()
+
+    def _check(self) -> None:
+        from ._errors import ConfigError
+
+        if not isinstance(self.method, str) or not self.method:
+            raise ConfigError(f"Request method must be a string such as 'GET', got {self.method!r}")
+        if not isinstance(self.path, str):
+            raise ConfigError(f"Request path must be a string such as '/item/1', got {self.path!r}")
+        if isinstance(self.body, str):  # text: sent as UTF-8
+            self.body = self.body.encode()
+        elif isinstance(self.body, (bytearray, memoryview)):
+            self.body = bytes(self.body)
+        elif not isinstance(self.body, bytes):
+            raise ConfigError(f"Request body must be bytes or str, got {self.body!r}"[:300])
+
     @property
     def route(self) -> str:
         """The path without its query string."""
@@ -74,6 +92,22 @@ class Response:
     @property
     def text(self) -> str:
         return self.body.decode("utf-8", "replace")
+
+
+def settle_response(response) -> "Response | str":
+    """A handler's answer as a plain ``Response`` (a text body encoded as UTF-8), or what is wrong with it."""
+    if not isinstance(response, Response):
+        return f"handle() must return a Response, got {response!r}"
+    status, body = response.status, response.body
+    if not (isinstance(status, int) and not isinstance(status, bool) and 100 <= status < 600):
+        return f"Response status must be an int from 100 to 599, got {status!r}"
+    if isinstance(body, str):  # a text body: sent as UTF-8, as a web framework would
+        headers = response.headers if "content-type" in response.headers else {
+            **response.headers, "content-type": "text/plain; charset=utf-8"}
+        return Response(int(status), headers, body.encode())
+    if isinstance(body, (bytes, bytearray, memoryview)):
+        return Response(int(status), response.headers, bytes(body))
+    return f"Response body must be bytes or str, got {body!r}"
 
 
 @dataclass(frozen=True, slots=True)

@@ -47,13 +47,14 @@ if TYPE_CHECKING:
 __all__ = ["Network", "Link", "Exchange"]
 
 MAX_HOPS = 32
+_INF = float("inf")
 
 
 @dataclass(frozen=True)
 class Link:
     """How messages travel from one host (or region) to another."""
 
-    latency: Distribution
+    latency_s: Distribution
     loss: float = 0.0
     bandwidth_bytes_per_s: float | None = None
 
@@ -283,8 +284,7 @@ class Network:
 
     def slow(self, a, b, factor: float = 10.0) -> None:
         """Multiply the latency between ``a`` and ``b`` by ``factor``."""
-        if not (isinstance(factor, (int, float)) and factor > 0):
-            raise ConfigError(f"slow factor must be > 0, got {factor!r}")
+        check_positive("slow factor", factor)
         for pair in self._pairs(a, b, False):
             self._slow[pair] = float(factor)
 
@@ -316,7 +316,7 @@ class Network:
             if link.loss and self.rng.random() < link.loss:
                 self.counters["dropped_loss"] += 1
                 return
-            delay = link.latency.sample(self.rng)
+            delay = link.latency_s.sample(self.rng)
             if self._slow:
                 delay *= self._slow.get(key, 1.0)
             bw = link.bandwidth_bytes_per_s
@@ -392,6 +392,8 @@ class Network:
 
     async def call(self, src: str, dst: str, request: Request, timeout_s: float | None = 30.0) -> Response:
         """Send from within a task and wait for the answer. Raises ``RequestError`` on failure."""
+        if timeout_s is not None and not 0.0 < timeout_s < _INF:  # NaN too: it would corrupt the event heap
+            check_positive("timeout_s", timeout_s)
         task = current_task()
         sched = self.sched
 

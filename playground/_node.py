@@ -33,8 +33,9 @@ from trio.lowlevel import Abort, current_task, wait_task_rescheduled
 
 from ._clock import wait_rescheduled
 from ._cost import Footprint
-from ._errors import ConfigError, RequestError, Reset, WiringError
-from ._messages import Request, Response
+from ._errors import ConfigError, RequestError, Reset, WiringError, check_positive
+from ._errortable import ErrorRecord, ErrorTable
+from ._messages import Request, Response, settle_response
 from ._metrics import LatencyHistogram, LatencySummary, TimeWeighted
 from . import _trace
 from ._series import LatencySketch
@@ -43,6 +44,8 @@ if TYPE_CHECKING:
     from ._sim import Sim
 
 __all__ = ["Node", "NodeStats"]
+
+_INF = float("inf")
 
 
 @dataclass(frozen=True)
@@ -66,6 +69,9 @@ class NodeStats:
     residence: LatencySummary
     detail: dict[str, Any] = field(default_factory=dict)
     footprint: Footprint | None = None  # what the host stands for when rented (``report.cost()``)
+    errors: tuple[ErrorRecord, ...] = ()  # the top error messages (``_errortable``), most frequent first
+    errors_other: int = 0  # errors beyond the table's distinct messages, only counted
+    warnings: tuple[str, ...] = ()  # what the wiring noticed during the run (undeclared calls, ...)
 
 
 def _check_limit(name: str, value, allow_zero: bool) -> None:
@@ -162,8 +168,12 @@ class Node:
     def validate(self, sim: "Sim") -> None:
         """Check the wiring against the topology; raise ``WiringError``."""
         for name in self.downstream():
-            if name not in sim.net.hosts:
+            host = sim.net.hosts.get(name)
+            if host is None:
                 raise WiringError(f"{self.name!r} sends to unknown host {name!r}")
+            if host.kind == "client":
+                raise WiringError(f"{self.name!r} sends to {name!r}, which is a load's client host: "
+                                  "it sends requests, it does not serve them")
 
     # -- calling other hosts -------------------------------------------------------------
     async def call(self, dst: str, request: Request, timeout_s: float | None = 30.0) -> Response:
@@ -177,6 +187,8 @@ class Node:
 
     async def sleep(self, seconds: float) -> None:
         """Sleep simulated time (cheaper than ``trio.sleep``; same meaning)."""
+        if not 0.0 <= seconds < _INF:  # NaN fails too; a bad time would corrupt the event heap
+            check_positive("sleep seconds", seconds, allow_zero=True)
         await self.sched.sleep(seconds)
 
     def spawn(self, fn: Callable[..., Awaitable[Any]], *args) -> None:
@@ -189,11 +201,14 @@ class Node:
         except Exception as exc:  # a component bug: the host fails, the simulation goes on
             self.counters["task_errors"] += 1
             self.last_error = repr(exc)
+            self.note_error(exc, "", hint=f"in background task {getattr(fn, '__qualname__', fn)}: the host crashed")
             self.crash()
 
     # -- faults -------------------------------------------------------------------------
     def crash(self, restart_after_s: float | None = None) -> None:
         """Stop the host now; with ``restart_after_s``, bring it back after that long."""
+        if restart_after_s is not None:
+            check_positive("restart_after_s", restart_after_s, allow_zero=True)
         if self.up:
             self.up = False
             self.crashes += 1
@@ -220,8 +235,7 @@ class Node:
 
     def slow(self, factor: float = 10.0) -> None:
         """Make the host's work take ``factor`` times longer (a noisy neighbour, a GC storm)."""
-        if not (isinstance(factor, (int, float)) and factor > 0):
-            raise ConfigError(f"slow factor must be > 0, got {factor!r}")
+        check_positive("slow factor", factor)
         self.slow_factor = float(factor)
         if self.sim is not None and self.sim.running:
             self.sim.event(f"slow {self.name} x{factor:g}")
@@ -251,6 +265,17 @@ class Node:
         self.crashes = 0
         self.counters: Counter[str] = Counter()
         self.last_error = ""
+        self.error_table = ErrorTable()
+        self.warnings: dict[str, None] = {}  # insertion-ordered set
+
+    def note_error(self, exc: BaseException, path: str = "", hint: str = "") -> None:
+        """Count ``exc`` in this host's error table (the report's per-host top errors)."""
+        now = self.sim.now if self.sim is not None else 0.0
+        self.error_table.note_exception(exc, now, path, hint)
+
+    def warn(self, message: str) -> None:
+        """Note a warning for the report (once per run per message)."""
+        self.warnings[message] = None
 
     def _attach(self, sim: "Sim", rng: random.Random) -> None:
         self.sim = sim
@@ -334,21 +359,33 @@ class Node:
             ex.request.trace.service_starts(sched.now)
         try:
             response = await self.handle(ex.request)
-            if not isinstance(response, Response):
-                self.handler_errors += 1
-                self.last_error = f"handle() returned {response!r}, not a Response"
-                response = Response(500, body=b"handler returned no Response")
-        except RequestError as exc:
+            if (response.__class__ is not Response or response.status.__class__ is not int
+                    or not 100 <= response.status < 600 or response.body.__class__ is not bytes):
+                response = self._checked(response, ex)
+        except RequestError as exc:  # a downstream failure the handler did not catch
+            self.note_error(exc, ex.request.path)
             response = Response(504 if exc.kind == "timeout" else 502, {"x-error": exc.kind}, str(exc).encode())
         except (trio.Cancelled, KeyboardInterrupt):
             raise
         except Exception as exc:  # a bug in a handler is a 500, as in a real server
             self.handler_errors += 1
             self.last_error = repr(exc)
+            self.note_error(exc, ex.request.path)
             response = Response(500, {"x-error": type(exc).__name__}, repr(exc).encode())
         finally:
             self._busy.add(-1, sched.now)
         self._complete(ex, response)
+
+    def _checked(self, response, ex) -> Response:
+        """A handler's answer that is not a plain Response: fix what is unambiguous, else a 500."""
+        settled = settle_response(response)
+        if isinstance(settled, Response):
+            return settled
+        error = ConfigError(f"{self.name!r}: {settled}"[:300])
+        self.handler_errors += 1
+        self.last_error = str(error)
+        self.note_error(error, ex.request.path)
+        return Response(500, {"x-error": "ConfigError"}, str(error).encode())
 
     def _complete(self, ex, response: Response) -> None:
         now = self.sched.now
@@ -423,6 +460,9 @@ class Node:
             residence=self.residence.summary(),
             detail={**dict(self.counters), **self.detail()},
             footprint=self.footprint(),
+            errors=self.error_table.records(),
+            errors_other=self.error_table.other,
+            warnings=tuple(self.warnings),
         )
 
     def __repr__(self) -> str:

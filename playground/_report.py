@@ -25,6 +25,7 @@ from rich.console import Console, Group
 from rich.table import Table
 
 from ._cost import CostBreakdown, cost_of
+from ._errortable import ErrorRecord
 from ._metrics import ClientStats, LatencySummary, SeriesRow
 from ._series import HostSeriesRow
 from ._slo import SLO, SLOCheck
@@ -84,6 +85,21 @@ class Report:
     traces: list[TraceRecord] = field(default_factory=list)  # the slowest and a sample (not in to_json)
     stations: tuple[StationMeasure, ...] = ()  # each host's queues, for theory()
     loads: dict[str, dict] = field(default_factory=dict)  # load -> what it offers (rate, users, think time)
+    client_errors: dict[str, tuple[ErrorRecord, ...]] = field(default_factory=dict)  # a load failing to make requests
+    wall_warnings: list[str] = field(default_factory=list)  # from the wall clock (``_watchdog``): not in to_json()
+
+    # -- what went wrong ----------------------------------------------------------------
+    def error_table(self) -> list[tuple[str, ErrorRecord]]:
+        """Every host's top error messages as (host, record), most frequent first."""
+        rows = [(name, r) for name, s in self.components.items() for r in getattr(s, "errors", ())]
+        rows += [(name, r) for name, records in self.client_errors.items() for r in records]
+        rows.sort(key=lambda hr: (-hr[1].count, hr[1].first_s, hr[0]))
+        return rows
+
+    @property
+    def warnings(self) -> list[str]:
+        """What the hosts noticed about the wiring during the run (undeclared calls, ...)."""
+        return [w for s in self.components.values() for w in getattr(s, "warnings", ())]
 
     # -- headline figures (all loads together) --------------------------------------
     @property
@@ -204,6 +220,21 @@ class Report:
             if th.stations:
                 parts.append(th.table(compact=True))
                 parts.extend(th.summary_lines())
+        errors = self.error_table()
+        if errors:
+            et = Table(title="Errors (top messages per host)", title_justify="left")
+            for col in ("host", "count", "first s", "last s", "path", "error"):
+                et.add_column(col, justify="right" if col in ("count", "first s", "last s") else "left",
+                              overflow="fold")
+            for host, r in errors:
+                text = f"{r.error}: {r.message}" + (f" - {r.hint}" if r.hint else "")
+                et.add_row(host, f"{r.count:,}", f"{r.first_s:.3f}", f"{r.last_s:.3f}", r.path or "-", text)
+            parts.append(et)
+            other = sum(getattr(s, "errors_other", 0) for s in self.components.values())
+            if other:
+                parts.append(f"... and {other:,} more errors with other messages")
+        for w in self.warnings + self.wall_warnings:
+            parts.append(f"Warning: {w}")
         if self.events:
             parts.append("Events: " + "; ".join(f"t={t:.2f}s {d}" for t, d in self.events))
         return Group(*parts)
@@ -221,6 +252,7 @@ class Report:
         d = _plain(self)
         d.pop("wall_s", None)  # wall time differs between identical runs; see to_json(wall=True)
         d.pop("traces", None)  # spans go to traces_otlp(); the JSON keeps the figures
+        d.pop("wall_warnings", None)
         return d
 
     def to_json(self, *, wall: bool = False, indent: int | None = 2) -> str:
@@ -228,6 +260,7 @@ class Report:
         d = self.to_dict()
         if wall:
             d["wall_s"] = round(self.wall_s, 6)
+            d["wall_warnings"] = list(self.wall_warnings)
         return json.dumps(d, indent=indent, sort_keys=True)
 
     def traces_otlp(self, path, *, start_unix_s: int | None = None) -> int:

@@ -40,8 +40,11 @@ from typing import Callable
 import trio
 
 from ._clock import RealtimeScheduler, Scheduler, VirtualClock
+from . import limits
 from ._describe import describe
-from ._errors import ConfigError, WiringError, check_positive, check_probability
+from ._errors import ConfigError, PlaygroundError, WiringError, check_at_most, check_positive, check_probability
+from ._faults import FaultVerbs, run_action
+from ._watchdog import Watchdog
 from ._load import Load
 from ._metrics import LatencyHistogram
 from ._network import Network
@@ -80,7 +83,7 @@ def _seed_trio_scheduler(seed) -> None:
         pass
 
 
-class Sim:
+class Sim(FaultVerbs):
     """A topology and its run. See the module docstring for a tour."""
 
     def __init__(self, seed: int | str = 0, *, realtime: bool = False, speed: float = 1.0,
@@ -99,7 +102,7 @@ class Sim:
         self.sched: Scheduler = Scheduler()
         self.net.sched = self.sched
         self.running = False
-        self._actions: list[tuple[float, Callable, tuple]] = []
+        self._actions: list[tuple[float, Callable, tuple, dict]] = []
         self._events: list[tuple[float, str]] = []
         self._events_dropped = 0
         self._t0 = 0.0
@@ -114,6 +117,9 @@ class Sim:
         if not isinstance(node, Node):
             raise ConfigError(f"add() takes a Node (a component), got {node!r}")
         if region is not None:
+            if node.region is not None and node.region != region:
+                raise ConfigError(f"host {node.name!r} is in region {node.region!r} already, got region={region!r} "
+                                  "in add(): give the region in one place")
             node.region = region
         self.net.add_host(node)
         node.sim = self
@@ -152,53 +158,7 @@ class Sim:
         self.loads.append(load)
         return load
 
-    # -- faults and actions ----------------------------------------------------------
-    def at(self, t_s: float, action: Callable, *args) -> None:
-        """Call ``action(*args)`` at simulated time ``t_s`` of the next run (e.g. ``sim.at(10, sim.crash, "app1")``)."""
-        check_positive("t_s", t_s, allow_zero=True)
-        if not callable(action):
-            raise ConfigError(f"action must be callable, got {action!r}")
-        self._actions.append((float(t_s), action, args))
-
-    def crash(self, name: str, restart_after_s: float | None = None) -> None:
-        """Crash host ``name`` (optionally restarting it after ``restart_after_s``)."""
-        self[name].crash(restart_after_s)
-
-    def restart(self, name: str) -> None:
-        self[name].restart()
-
-    def partition(self, a, b, *, one_way: bool = False) -> None:
-        """Lose all messages between hosts ``a`` and ``b`` (names or lists of names)."""
-        self.net.partition(a, b, one_way=one_way)
-        self.event(f"partition {a}{' ->' if one_way else ' <->'} {b}")
-
-    def repair(self, a, b, *, one_way: bool = False) -> None:
-        self.net.repair(a, b, one_way=one_way)
-        self.event(f"repair {a} {b}")
-
-    def hold(self, a, b, *, one_way: bool = False) -> None:
-        """Hold messages between ``a`` and ``b`` until ``release``."""
-        self.net.hold(a, b, one_way=one_way)
-        self.event(f"hold {a} {b}")
-
-    def release(self, a, b, *, one_way: bool = False) -> None:
-        self.net.release(a, b, one_way=one_way)
-        self.event(f"release {a} {b}")
-
-    def slow(self, a, b=None, factor: float = 10.0) -> None:
-        """``slow(host, factor=...)`` slows a host's work; ``slow(a, b, factor=...)`` a link."""
-        if b is None:
-            self[a].slow(factor)
-        else:
-            self.net.slow(a, b, factor)
-            self.event(f"slow link {a} {b} x{factor:g}")
-
-    def heal(self, a, b=None) -> None:
-        if b is None:
-            self[a].heal()
-        else:
-            self.net.heal(a, b)
-            self.event(f"heal link {a} {b}")
+    # -- faults and actions: see _faults.FaultVerbs (crash/restart, partition/repair, ...)
 
     def event(self, description: str) -> None:
         """Note something on the run's timeline (faults note themselves)."""
@@ -223,6 +183,7 @@ class Sim:
         """Check the wiring: every named host exists, no request can loop forever, loads have targets."""
         for node in self.net.hosts.values():
             node.validate(self)
+        self._check_actions()
         for load in self.loads:
             if getattr(load, "resolver", None) is None:
                 self.net.host(load.target)
@@ -259,6 +220,9 @@ class Sim:
         what was used (``report.warmup_s``). ``duration_s`` includes it.
         """
         self._check_run_args(duration_s, drain_s, warmup_s)
+        if duration_s == math.inf and not any(action == self.stop for _, action, _, _ in self._actions):
+            raise ConfigError("duration_s must be finite for run(), which nothing else could stop, got inf: "
+                              "plan an end with sim.at(t_s, sim.stop), or serve open-ended with serve_async()")
         self.validate()
         run = functools.partial(self.run_async, duration_s, drain_s, warmup_s=warmup_s)
         if self.realtime:
@@ -268,6 +232,8 @@ class Sim:
 
     def _check_run_args(self, duration_s, drain_s, warmup_s=0.0) -> None:
         check_positive("duration_s", duration_s, allow_inf=True)  # inf: serve until stop()
+        if duration_s != math.inf:
+            check_at_most("duration_s", duration_s, limits.MAX_DURATION_S, " s", limits.WHY["duration"])
         if drain_s is not None:
             check_positive("drain_s", drain_s, allow_zero=True)
         check_warmup(warmup_s, duration_s)
@@ -302,8 +268,15 @@ class Sim:
                 nursery.start_soon(sched.drive)
             else:
                 sched = clock.scheduler
-            report = await self._run_on(sched, duration_s, drain_s, task_status, warmup_s)
+            try:
+                report = await self._run_on(sched, duration_s, drain_s, task_status, warmup_s)
+            except PlaygroundError as exc:  # raised as itself, not inside this nursery's ExceptionGroup
+                failure = exc
+            else:
+                failure = None
             nursery.cancel_scope.cancel()
+        if failure is not None:
+            raise failure
         return report
 
     async def serve_async(self, *, drain_s: float | None = None, task_status=trio.TASK_STATUS_IGNORED) -> Report:
@@ -350,12 +323,18 @@ class Sim:
                                       self._t0)
         self.running = True
         self.net.active = True
+        sched.failure = None
+        sched.origin_s = self._t0
+        report = None
+        self._watchdog = Watchdog(sched, self._t0)  # notices user code that blocks the thread
+        self._watchdog.start()
         try:
             async with trio.open_nursery() as nursery:
+                sched.on_failure = nursery.cancel_scope.cancel  # a callback that raised ends the run
                 for node in self.net.hosts.values():  # one at a time: start order is fixed
                     await nursery.start(node._lifecycle)
-                for t_s, action, args in sorted(self._actions, key=lambda a: a[0]):
-                    sched.call_at(self._t0 + t_s, _run_action, (self, action, args))
+                for t_s, action, args, kwargs in sorted(self._actions, key=lambda a: a[0]):
+                    sched.call_at(self._t0 + t_s, run_action, (self, action, args, kwargs))
                 sampler = StationSampler(sched, [n for n in self.net.hosts.values() if not isinstance(n, Client)],
                                          self._t0, duration_s)
                 task_status.started()
@@ -391,6 +370,11 @@ class Sim:
             self.running = False
             self.net.active = False
             self._loads_scope = None
+            sched.on_failure = None
+            self._watchdog.stop()
+        if sched.failure is not None:
+            failure, sched.failure = sched.failure, None
+            raise failure
         self.last_report = report
         return report
 
@@ -445,6 +429,9 @@ class Sim:
             traces=self._traces.records(self._t0, end) if self._traces is not None else [],
             stations=tuple(stations.measures(self._t0 + warmup_s)) if stations is not None else (),
             loads={load.name: describe_load(load) for load in self.loads},
+            client_errors={n.name: n.error_table.records() for n in self.net.hosts.values()
+                           if isinstance(n, Client) and len(n.error_table)},
+            wall_warnings=[str(b) for b in self._watchdog.stop()],
         )
 
     # -- looking at it ---------------------------------------------------------------------
@@ -485,13 +472,3 @@ class Sim:
 
 def _ident(name: str) -> str:
     return "".join(c if c.isalnum() else "_" for c in name)
-
-
-def _run_action(item) -> None:
-    sim, action, args = item
-    if not sim.running:  # scheduled beyond the end of its run
-        return
-    try:
-        action(*args)
-    except Exception as exc:  # a bad scheduled action is noted, not fatal
-        sim.event(f"action {getattr(action, '__name__', action)!r} failed: {exc!r}")

@@ -21,6 +21,15 @@ default); serially (``executor="serial"`` or ``workers=1``); or any
 them over a cluster. A row is a pure function of (build, point, seed,
 duration, warm-up), so all three give identical rows, in point order.
 
+A row holds the point's parameters, ``seed``, and what the run measured in
+its window (after ``warmup_s``): ``p50_ms``, ``p99_ms``, ``mean_ms``,
+``throughput_per_s``, ``error_rate`` (clients), ``busiest_host`` and
+``busiest_utilisation`` (from the hosts' per-second series), and over the
+whole run, warm-up included, as hosts count them: ``cache_hit_ratio`` (the
+cache tier; None without one), ``db_queries_per_s``; ``cost_per_month``
+(``report.cost(prices)``); then ``warmup_s`` as used, ``status`` ("ok" or
+"failed") and ``error``.
+
 Before any run every point is built once here: a parameter ``build`` does not
 take, an empty list of values or a value ``build`` rejects fails at once,
 naming it. A run that raises is a failed row; the sweep goes on. Ctrl-C
@@ -148,7 +157,7 @@ def _figures(report, prices) -> dict:
     comps = list(report.components.values())
     busiest, util = "", 0.0
     for s in comps:
-        u = max(s.utilisation, float(s.detail.get("io_utilisation", 0.0) or 0.0))
+        u = max(_window_utilisation(report, s), float(s.detail.get("io_utilisation", 0.0) or 0.0))
         if u > util:
             busiest, util = s.name, u
     caches = [s for s in comps if s.kind == "cache"]
@@ -167,6 +176,15 @@ def _figures(report, prices) -> dict:
         "cache_hit_ratio": _r(hits / (hits + misses)) if caches and hits + misses else None,
         "db_queries_per_s": _r(db_q), "cost_per_month": _r(cost), "warmup_s": _r(report.warmup_s),
     }
+
+
+def _window_utilisation(report, stats) -> float:
+    """A host's utilisation over the measurement window (its per-second series after the warm-up)."""
+    rows = [r for r in getattr(report, "host_series", {}).get(stats.name, ()) if r.t_s >= report.warmup_s - 1e-9]
+    span = sum(r.dt_s for r in rows)
+    if not report.warmup_s or span <= 0:
+        return stats.utilisation
+    return sum(r.utilisation * r.dt_s for r in rows) / span
 
 
 def _r(x):

@@ -18,7 +18,7 @@ __all__ = ["SweepResult", "SweepPoint", "METRICS"]
 
 # the numeric figures of a row that a point summarises (busiest_host is a name, not summarised)
 METRICS = ("p50_ms", "p99_ms", "mean_ms", "throughput_per_s", "error_rate", "busiest_utilisation",
-           "cache_hit_ratio", "db_queries_per_s", "cost_per_month")
+           "cache_hit_ratio", "db_queries_per_s", "cost_per_month", "warmup_s")
 
 
 @dataclass(frozen=True)
@@ -143,6 +143,9 @@ class SweepResult:
                         f"{warm}{state} - mean [95% CI]", title_justify="left")
         for col in (*self.grid, "runs", "p50 ms", "p99 ms", "ok/s", "errors", "busiest", "cache hit", "$/month"):
             t.add_column(col, justify="left" if col in ("busiest",) else "right")
+        auto = self.warmup_s == "auto"
+        if auto:
+            t.add_column("warm-up s", justify="right")
         has_verdict = self.slo is not None
         if has_verdict:
             t.add_column("SLO")
@@ -152,6 +155,8 @@ class SweepResult:
                      _ci(p["throughput_per_s"], ".1f"), _ci(p["error_rate"], ".2%"),
                      f"{p.busiest_host} {p['busiest_utilisation'].mean:.0%}" if p.busiest_host else "-",
                      _ci(p["cache_hit_ratio"], ".1%"), _ci(p["cost_per_month"], ",.0f")]
+            if auto:
+                cells.append(f"{p['warmup_s'].mean:.0f}" if p["warmup_s"].n else "-")  # MSER-5's mean pick
             if has_verdict:
                 cells.append(p.verdict or "-")
             t.add_row(*cells)
@@ -184,6 +189,6 @@ def _num(x):
 def _ci(e: Estimate, fmt: str = ".1f") -> str:
     if e.n == 0:
         return "-"
-    if e.low is None:
+    if e.low is None or e.high - e.low <= 1e-12 * max(1.0, abs(e.mean)):  # one run, or all runs alike
         return format(e.mean, fmt)
     return f"{format(e.mean, fmt)} [{format(e.low, fmt)}, {format(e.high, fmt)}]"

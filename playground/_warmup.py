@@ -15,8 +15,10 @@ group the per-second series into batches of 5, and choose the truncation
 
 over the batch means ``Z``, with ``d`` restricted to the first half of the
 batches (beyond that the rule is known to chase noise at the end of a run).
-The series used are the mean latency and the throughput per arrival second;
-the warm-up is the later of the two cut points, so both have settled.
+The series is the mean latency of the requests that arrived in each second
+(all loads together): it carries the transients of queues and caches. The
+throughput of an open loop is set by its arrivals, not by the system, so it
+is not used: on a stationary series the rule only chases noise.
 """
 from __future__ import annotations
 
@@ -43,7 +45,7 @@ def mser5(series: Sequence[float], batch: int = BATCH) -> int:
             break
         m = sum(rest) / len(rest)
         value = sum((x - m) ** 2 for x in rest) / len(rest) ** 2
-        if value < best - 1e-15 * max(1.0, abs(best)):  # ties keep the shorter warm-up
+        if value < best * (1 - 1e-12):  # ties keep the shorter warm-up
             best_d, best = d, value
     return best_d * batch
 
@@ -62,7 +64,7 @@ def check_warmup(warmup_s, duration_s: float) -> None:
 
 
 def choose_warmup(metrics: Sequence, duration_s: float) -> float:
-    """MSER-5 on the loads' per-arrival-second mean latency and throughput: the warm-up in seconds."""
+    """MSER-5 on the loads' mean latency per arrival second: the warm-up in seconds."""
     seconds = int(duration_s)
     ok = [0] * seconds
     total = [0.0] * seconds
@@ -74,5 +76,4 @@ def choose_warmup(metrics: Sequence, duration_s: float) -> float:
                 ok[i] += n
                 total[i] += sum_s
     latency = [total[i] / ok[i] if ok[i] else 0.0 for i in range(seconds)]
-    d = max(mser5(latency), mser5([float(n) for n in ok]))
-    return float(d * interval)
+    return float(mser5(latency) * interval)

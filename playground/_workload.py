@@ -10,13 +10,13 @@ an ``rng`` the caller owns.
 """
 from __future__ import annotations
 
-import bisect
-import itertools
+import math
 import random
 from dataclasses import dataclass, field
 from typing import Callable
 
-from ._errors import ConfigError, check_positive, check_probability
+from . import limits
+from ._errors import ConfigError, check_at_most, check_positive, check_probability
 from ._messages import Request
 
 __all__ = ["Zipf", "Workload", "Shape", "Steady", "Ramp", "Steps", "Spike", "as_shape"]
@@ -24,25 +24,122 @@ __all__ = ["Zipf", "Workload", "Shape", "Steady", "Ramp", "Steps", "Spike", "as_
 
 @dataclass(frozen=True)
 class Zipf:
-    """Ranks 0..n-1 with P(rank k) proportional to 1/(k+1)**s."""
+    """Ranks 0..n-1 with P(rank k) proportional to 1/(k+1)**s, in O(1) memory for any ``n``.
+
+        >>> Zipf(10**9).sample(random.Random(1)) < 10**9     # a billion keys, no table
+        True
+
+    Sampling is rejection-inversion (Hörmann and Derflinger, "Rejection-inversion
+    to generate variates from monotone discrete distributions", 1996; the method
+    of Apache Commons RNG's ``RejectionInversionZipfSampler``): invert the
+    integral of a continuous hat function over the ranks, and accept the draw
+    unless it falls in the small gap between the hat and the true mass. Fewer
+    than about 1.1 uniform draws a sample on average, no table of ``n`` weights.
+    """
 
     n: int
     s: float = 1.0
-    _cum: tuple[float, ...] = field(init=False, repr=False, compare=False)
+    _h_x1: float = field(init=False, repr=False, compare=False)
+    _h_n: float = field(init=False, repr=False, compare=False)
+    _squeeze: float = field(init=False, repr=False, compare=False)
+    _norm: list = field(init=False, repr=False, compare=False)  # [H(n, s)] once computed
 
     def __post_init__(self) -> None:
         if not (isinstance(self.n, int) and not isinstance(self.n, bool) and self.n >= 1):
             raise ConfigError(f"Zipf n must be an integer >= 1, got {self.n!r}")
         check_positive("Zipf s", self.s, allow_zero=True)
-        weights = (1.0 / (k + 1) ** self.s for k in range(self.n))
-        object.__setattr__(self, "_cum", tuple(itertools.accumulate(weights)))
+        set_ = object.__setattr__
+        set_(self, "_h_x1", self._hint(1.5) - 1.0)
+        set_(self, "_h_n", self._hint(self.n + 0.5))
+        set_(self, "_squeeze", 2.0 - self._hint_inverse(self._hint(2.5) - self._h(2.0)))
+        set_(self, "_norm", [])
 
-    def probability(self, rank: int) -> float:
-        return (1.0 / (rank + 1) ** self.s) / self._cum[-1]
+    # -- the hat: h(x) = x**-s, its integral H and H's inverse (numerically stable near s = 1) --
+    def _h(self, x: float) -> float:
+        return math.exp(-self.s * math.log(x))
+
+    def _hint(self, x: float) -> float:
+        log_x = math.log(x)
+        return _expm1_over((1.0 - self.s) * log_x) * log_x
+
+    def _hint_inverse(self, y: float) -> float:
+        t = y * (1.0 - self.s)
+        if t < -1.0:  # rounding at the edge of the domain
+            t = -1.0
+        return math.exp(_log1p_over(t) * y)
 
     def sample(self, rng: random.Random) -> int:
-        cum = self._cum
-        return bisect.bisect_left(cum, rng.random() * cum[-1])
+        n = self.n
+        if self.s == 0.0:
+            return int(rng.random() * n)
+        h_n, span, one_minus_s = self._h_n, self._h_x1 - self._h_n, 1.0 - self.s
+        random_ = rng.random
+        while True:
+            u = h_n + random_() * span  # uniform over (H(1.5) - 1, H(n + 0.5)]
+            t = u * one_minus_s  # x = H^-1(u), written out: this runs once a request
+            if t < -1.0:
+                t = -1.0
+            x = _exp((_log1p(t) / t if t > 1e-8 or t < -1e-8 else _log1p_over(t)) * u)
+            k = int(x + 0.5)
+            if k < 1:
+                k = 1
+            elif k > n:
+                k = n
+            if k - x <= self._squeeze or u >= self._hint(k + 0.5) - self._h(k):
+                return k - 1
+
+    # -- exact probabilities --------------------------------------------------------------
+    def probability(self, rank: int) -> float:
+        """P(rank): (rank+1)**-s over the generalised harmonic number H(n, s)."""
+        if not self._norm:
+            self._norm.append(harmonic(self.n, self.s))
+        return (rank + 1) ** -self.s / self._norm[0]
+
+
+_exp, _log1p = math.exp, math.log1p
+
+
+def _expm1_over(x: float) -> float:
+    """expm1(x) / x, and its limit 1 at 0."""
+    if abs(x) > 1e-8:
+        return math.expm1(x) / x
+    return 1.0 + x * 0.5 * (1.0 + x / 3.0 * (1.0 + 0.25 * x))
+
+
+def _log1p_over(x: float) -> float:
+    """log1p(x) / x, and its limit 1 at 0."""
+    if abs(x) > 1e-8:
+        return math.log1p(x) / x
+    return 1.0 - x * (0.5 - x * (1.0 / 3.0 - 0.25 * x))
+
+
+_EXACT_UP_TO = 100_000
+
+
+def harmonic(n: int, s: float) -> float:
+    """The generalised harmonic number H(n, s) = sum of k**-s for k = 1..n.
+
+    Summed exactly up to 100,000 terms; beyond, the first 1,000 terms are summed
+    and the rest is the Euler-Maclaurin formula (integral, end corrections and
+    three Bernoulli terms), whose error there is far below a float's precision.
+    """
+    if n <= _EXACT_UP_TO:
+        return math.fsum(k ** -s for k in range(n, 0, -1))
+    m = 1000
+    head = math.fsum(k ** -s for k in range(m - 1, 0, -1))
+    f = lambda x: x ** -s  # noqa: E731
+    integral = math.log(n / m) if s == 1.0 else (n ** (1.0 - s) - m ** (1.0 - s)) / (1.0 - s)
+
+    def derivative(x: float, order: int) -> float:  # d^order/dx^order of x**-s
+        c = 1.0
+        for i in range(order):
+            c *= -(s + i)
+        return c * x ** (-s - order)
+
+    tail = integral + (f(m) + f(n)) / 2
+    for coeff, order in ((1 / 12, 1), (-1 / 720, 3), (1 / 30240, 5)):
+        tail += coeff * (derivative(n, order) - derivative(m, order))
+    return head + tail
 
 
 @dataclass(frozen=True)
@@ -95,8 +192,9 @@ class Shape:
         raise NotImplementedError
 
 
-def _rate(name: str, value) -> float:
-    check_positive(name, value, allow_zero=True)
+def _rate(name: str, value, allow_zero: bool = True) -> float:
+    check_positive(name, value, allow_zero=allow_zero)
+    check_at_most(name, value, limits.MAX_RATE_PER_S, " requests per second", limits.WHY["rate"])
     return float(value)
 
 
@@ -105,7 +203,7 @@ class Steady(Shape):
     rate_per_s: float
 
     def __post_init__(self) -> None:
-        check_positive("rate_per_s", self.rate_per_s)
+        _rate("rate_per_s", self.rate_per_s, allow_zero=False)
 
     def rate_at(self, t_s: float) -> float:
         return self.rate_per_s
@@ -194,7 +292,7 @@ def as_shape(rate) -> Shape:
     if isinstance(rate, (int, float)) and not isinstance(rate, bool):
         if not rate > 0:
             raise ConfigError(f"rate must be > 0 requests per second, got {rate!r}")
-        if rate == float("inf"):
-            raise ConfigError(f"rate must be finite, got {rate!r}")
+        check_positive("rate", rate)  # finite
+        check_at_most("rate", rate, limits.MAX_RATE_PER_S, " requests per second", limits.WHY["rate"])
         return Steady(float(rate))
     raise ConfigError(f"rate must be a number of requests per second or a Shape, got {rate!r}")

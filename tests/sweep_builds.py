@@ -39,3 +39,38 @@ def interrupting_build(servers: int = 2) -> Sim:
     if CALLS["n"] == CALLS["interrupt_at"]:
         raise KeyboardInterrupt
     return servers_build(servers)
+
+
+def cold_cache_build(cache: bool = True, rate: float = 200.0, keys: int = 100) -> Sim:
+    """Users -> one app -> (a cache, empty at the start) -> a database that takes 20 ms a read.
+
+    With the cache, the first seconds miss and queue at the database; as the hot keys settle
+    in, reads hit and latency falls: a start-up transient that a warm-up should cut off.
+    """
+    from components import AppServer, CacheAside, CacheServer, Database
+    from playground import Request, Response, Workload
+
+    sim = Sim()
+    db = sim.add(Database("db", max_connections=500, queue_limit=5000, read_latency_s=Exponential(0.02),
+                          io_capacity=8))
+    for k in range(keys):
+        db.direct("INSERT INTO kv (key, value, version) VALUES (?, ?, 1)", [str(k), f"row {k}"])
+    aside = None
+    if cache:
+        sim.add(CacheServer("cache", capacity_items=keys))
+        aside = CacheAside("cache", ttl_s=3600)
+
+    async def handler(request, ctx):
+        key = request.route.rsplit("/", 1)[1]
+
+        async def load():
+            resp = await ctx.call("db", Request("GET", f"/kv/{key}"), timeout_s=5.0)
+            return resp.body if resp.status == 200 else None
+
+        value = await load() if aside is None else await aside.get(ctx, key, load)
+        return value if value is not None else Response(404, body=b"not found")
+
+    sim.add(AppServer("app", handler, cores=4, cpu_s=Exponential(0.002), workers=256, queue_limit=5000,
+                      calls=("db", "cache") if cache else ("db",)))
+    sim.load(OpenLoop("app", rate=rate, workload=Workload(keys=keys, zipf_exponent=1.0)))
+    return sim

@@ -123,7 +123,7 @@ async def test_c_a_hot_key_expiring_under_load_stampedes_unless_requests_coalesc
           f"({tight.coalesced_waits} requests waited for the one load)")
     assert report_loose.failed == 0 and report_tight.failed == 0
     assert single == 1
-    assert herd >= 10  # 7 to 24 over seeds 1-8: about rate x share x query time
+    assert herd >= 5  # a herd: about rate x share x query time = 14 expected, 7 to 24 over seeds 1-8
     assert tight.coalesced_waits > herd and loose.coalesced_waits == 0
 
 

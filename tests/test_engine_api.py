@@ -21,6 +21,7 @@ EXPORTED = {
     # measurements and reports
     "ClientStats", "LatencyHistogram", "LatencySummary", "TimeWeighted", "Report", "Comparison", "NodeStats",
     "HostSeriesRow", "LatencySketch",
+    "ErrorRecord",
     # the simulation
     "Network", "Node", "Resource", "Sim", "Client",
     # sweeps

@@ -28,11 +28,11 @@ class Server(Node):
         return Response(200, body=b"ok")
 
 
-def story(*, service_s=0.005, latency=0.001, rate=200.0, timeout_s=0.5, concurrency=None):
+def story(*, service_s=0.005, latency_s=0.001, rate=200.0, timeout_s=0.5, concurrency=None):
     sim = Sim(seed=1)
     server = sim.add(Server("server", service_s, concurrency))
     load = sim.load(OpenLoop("server", rate=rate, arrivals="constant", timeout_s=timeout_s))
-    sim.link("client", "server", latency)
+    sim.link("client", "server", latency_s)
     served_at: dict[float, int] = {}
 
     def mark(t: float) -> None:
@@ -124,7 +124,7 @@ async def test_slowing_a_host_slows_its_answers_and_healing_restores_them(virtua
 
 
 async def test_slowing_a_link_slows_the_trip_and_healing_restores_it(virtual_clock):
-    sim, server, load, served_at, mark = story(latency=0.010)
+    sim, server, load, served_at, mark = story(latency_s=0.010)
     sim.at(2, sim.slow, "client", "server", 5.0)
     sim.at(4, sim.heal, "client", "server")
 
@@ -138,7 +138,7 @@ async def test_slowing_a_link_slows_the_trip_and_healing_restores_it(virtual_clo
 
 async def test_a_partition_loses_the_request_already_on_the_wire(virtual_clock):
     # one request a second over a 1 s link: the first leaves at t=1 and would land at t=2
-    sim, server, load, served_at, mark = story(latency=1.0, rate=1.0, timeout_s=3.0)
+    sim, server, load, served_at, mark = story(latency_s=1.0, rate=1.0, timeout_s=3.0)
     sim.at(1.5, sim.partition, "client", "server")
     sim.at(1.8, sim.repair, "client", "server")  # repaired before it would have landed: still lost
 
@@ -151,7 +151,7 @@ async def test_a_partition_loses_the_request_already_on_the_wire(virtual_clock):
 
 
 async def test_a_partition_loses_the_answer_on_its_way_back(virtual_clock):
-    sim, server, load, served_at, mark = story(latency=1.0, rate=1.0, timeout_s=3.0)
+    sim, server, load, served_at, mark = story(latency_s=1.0, rate=1.0, timeout_s=3.0)
     sim.at(2.5, sim.partition, "server", "client")  # the answer to t=1 is on the wire from 2.005 to 3.005
 
     report = await sim.run_async(2)  # one request, at t=1

@@ -2,7 +2,9 @@
 from __future__ import annotations
 
 import csv
+import importlib.util
 import json
+import sys
 
 import pytest
 
@@ -138,10 +140,30 @@ def test_exports(tmp_path):
     assert ",," in text  # no cache: an empty cell
     data = json.loads(result.to_json(tmp_path / "a.json"))
     assert len(data["rows"]) == 8 and data["points"][0]["p99_ms"]["n"] == 2
-    frame = result.to_pandas()
-    assert list(frame.columns[:3]) == ["servers", "rate", "seed"] and len(frame) == 8
+    if importlib.util.find_spec("pandas") is not None:  # optional: not a dependency
+        frame = result.to_pandas()
+        assert list(frame.columns[:3]) == ["servers", "rate", "seed"] and len(frame) == 8
     summary = result.summary("p99_ms")
     assert summary[0]["servers"] == 2 and summary[0]["ci_low"] <= summary[0]["mean"] <= summary[0]["ci_high"]
     assert "p99 ms" in result.render()
     path = result.plot(tmp_path / "p99.png", metric="p99_ms", x="servers")
     assert path.stat().st_size > 1000
+
+
+def test_to_pandas_says_what_to_install_when_pandas_is_missing(monkeypatch):
+    result = sweep(servers_build, {"servers": [2]}, seeds=1, **QUICK)
+    monkeypatch.setitem(sys.modules, "pandas", None)
+    with pytest.raises(ImportError, match=r"^SweepResult.to_pandas\(\) needs pandas, which playground does not "
+                                          r"install: pip install pandas$"):
+        result.to_pandas()
+
+
+def test_points_get_an_slo_verdict_and_rows_a_monthly_cost():
+    from playground import SLO
+
+    result = sweep(servers_build, {"servers": [2, 4]}, seeds=3, slo=SLO(p99_ms=200), executor="serial", **QUICK)
+    costs = [r["cost_per_month"] for r in result.rows]
+    assert all(c > 0 for c in costs) and costs[0] < costs[-1]  # two more servers cost more
+    assert result.points[1].verdict == "met"  # the upper end of its p99 interval is under 200 ms
+    assert result.points[0].verdict in ("met", "missed", "not sure")
+    assert "SLO" in result.render() and "met" in result.render()

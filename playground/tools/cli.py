@@ -5,6 +5,7 @@
     playground ladder --stages 2 --html out/   stage2.html: the run that broke stage 2, to open offline
     playground ladder --scaling vertical      the same core budget in one bigger machine
     playground serve                  a live topology on 127.0.0.1 with a dashboard
+    playground sweep examples/capacity_planning.py:build --grid servers=2,4,8 --seeds 10 --csv out.csv
 """
 from __future__ import annotations
 
@@ -14,37 +15,89 @@ import sys
 from .._errors import ConfigError
 
 
-def _int_list(text: str) -> tuple[int, ...]:
+_SUFFIXES = {"k": 1_000, "K": 1_000, "M": 1_000_000, "m": 1_000_000}
+
+
+def _count(text: str) -> int:
+    """A whole number of users: ``10000``, ``10_000``, ``10k``, ``1.5M``."""
+    raw = text.strip().replace("_", "").replace(",", "")
+    scale = _SUFFIXES.get(raw[-1:], 1)
+    if scale != 1:
+        raw = raw[:-1]
     try:
-        values = tuple(int(x.replace("_", "").replace("k", "000").replace("M", "000000")) for x in text.split(","))
+        value = float(raw) * scale
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}") from None
-    return values
+        raise argparse.ArgumentTypeError(f"must be whole numbers such as 5000, 10k or 1.5M, got {text!r}") from None
+    if not (value >= 1 and value == int(value) and value < 1e12):
+        raise argparse.ArgumentTypeError(f"must be whole numbers >= 1 such as 5000, 10k or 1.5M, got {text!r}")
+    return int(value)
+
+
+def _int_list(text: str) -> tuple[int, ...]:
+    """Comma-separated counts: ``5,100,1k,1.5M``."""
+    return tuple(_count(x) for x in text.split(","))
+
+
+def _positive(kind: type, minimum: float = 0.0, strict: bool = True):
+    """An argparse type: a finite number of ``kind`` above ``minimum`` (the error names the flag)."""
+    def parse(text: str):
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"must be a {'whole ' if kind is int else ''}number, got {text!r}") from None
+        ok = value > minimum if strict else value >= minimum
+        if not ok or value != value or value in (float("inf"), float("-inf")):
+            bound = f"> {minimum:g}" if strict else f">= {minimum:g}"
+            raise argparse.ArgumentTypeError(f"must be a finite number {bound}, got {text!r}")
+        return value
+
+    return parse
+
+
+# LadderOptions' parameters and the flags that set them, for an error from deeper down
+_FLAGS = {"requests_per_user_per_s": "--rate-per-user", "users": "--users", "slo_p99_s": "--slo-ms",
+          "target_requests": "--target-requests", "duration_s": "--duration-s", "budget_cores": "--budget-cores",
+          "seed": "--seed", "scaling": "--scaling"}
+
+
+def _in_flags(message: str) -> str:
+    """A ConfigError's message with the Python parameter it starts with replaced by its flag."""
+    name = message.split(" ", 1)[0]
+    return _FLAGS[name] + message[len(name):] if name in _FLAGS else message
 
 
 def _parser() -> argparse.ArgumentParser:
+    from .. import __version__
+
     p = argparse.ArgumentParser(prog="playground", description="An in-process architecture playground on trio.")
+    p.add_argument("--version", action="version", version=f"playground {__version__}")
     sub = p.add_subparsers(dest="command")
     lad = sub.add_parser("ladder", help="from 5 users to 1 million: run the scaling ladder")
     lad.add_argument("--stages", default=None, help="comma-separated stage numbers (default: all, 1-5)")
     lad.add_argument("--users", type=_int_list, default=None,
-                     help="comma-separated populations (default 5,100,1k,5k,10k,50k,100k,1M)")
-    lad.add_argument("--rate-per-user", type=float, default=None, help="requests per user per second (default 0.02)")
-    lad.add_argument("--seed", type=int, default=1)
-    lad.add_argument("--slo-ms", type=float, default=None, help="p99 SLO in milliseconds (default 500)")
-    lad.add_argument("--duration-s", type=float, default=None,
+                     help="comma-separated populations, k and M allowed (default 5,100,1k,5k,10k,50k,100k,1M)")
+    lad.add_argument("--rate-per-user", type=_positive(float), default=None,
+                     help="requests per user per second (default 0.02)")
+    lad.add_argument("--seed", type=int, default=1,
+                     help="seed of every random draw: the same seed gives the same results (default 1)")
+    lad.add_argument("--slo-ms", type=_positive(float), default=None, help="p99 SLO in milliseconds (default 500)")
+    lad.add_argument("--duration-s", type=_positive(float), default=None,
                      help="simulated seconds per step (default: long enough for --target-requests, 1-30 s)")
-    lad.add_argument("--target-requests", type=int, default=None,
+    lad.add_argument("--target-requests", type=_positive(int), default=None,
                      help="about how many requests each step simulates (default 12000)")
     lad.add_argument("--scaling", choices=("horizontal", "vertical"), default="horizontal",
                      help="stage 3+: more machines (horizontal) or one bigger machine with the same cores")
-    lad.add_argument("--budget-cores", type=int, default=None, help="app-tier cores for stage 3 (default 32)")
+    lad.add_argument("--budget-cores", type=_positive(int, 2, strict=False), default=None,
+                     help="app-tier cores for stage 3 (default 32)")
     lad.add_argument("--all-steps", action="store_true", help="keep raising the population after a stage breaks")
     lad.add_argument("--json", metavar="PATH", help="save the results as JSON")
     lad.add_argument("--plots", metavar="DIR", help="save plots (needs the 'plots' extra: matplotlib)")
     lad.add_argument("--html", metavar="DIR",
                      help="save an HTML run report per stage (the step that broke it, else its largest)")
     lad.add_argument("--quiet", action="store_true", help="no progress bar")
+    from . import sweep_cli
+
+    sweep_cli.add_parser(sub)
     srv = sub.add_parser("serve", help="run a topology live on 127.0.0.1 with a dashboard", add_help=False)
     srv.add_argument("rest", nargs=argparse.REMAINDER)
     return p
@@ -103,9 +156,16 @@ def main(argv: list[str] | None = None) -> int:
             if args.command is None:
                 args = _parser().parse_args(["ladder", *argv])
             return _ladder(args)
+        if args.command == "sweep":
+            from . import sweep_cli
+
+            return sweep_cli.run(args)
     except ConfigError as exc:
-        print(f"playground: {exc}", file=sys.stderr)
+        print(f"playground: {_in_flags(str(exc))}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:  # outside a sweep's own handling (which keeps its rows): just stop
+        print("playground: interrupted", file=sys.stderr)
+        return 130
     return 0
 
 

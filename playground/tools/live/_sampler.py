@@ -165,6 +165,9 @@ class Sampler:
             "served": s.served, "errors": errors,
             "hit_ratio": None if hit_ratio is None else round(hit_ratio, 4),
             "detail": {k: _plain(v) for k, v in list(s.detail.items())[:12]},
+            # the host's top error messages (NodeStats.errors), for the dashboard to show
+            "top_errors": [{"error": r.error, "message": r.message, "count": r.count, "first_s": r.first_s,
+                            "last_s": r.last_s, "path": r.path, "hint": r.hint} for r in s.errors[:5]],
         }
 
     # -- one snapshot -----------------------------------------------------------------------

@@ -1,0 +1,154 @@
+"""The watchdog: notice user code that blocks the whole simulation.
+
+Every host of a simulation runs in one thread. A handler that calls
+``time.sleep(0.1)``, ``requests.get(...)`` or grinds through a long pure-Python
+loop holds that thread: for as long as it runs, no other host, client or
+timer moves, and none of that wall-clock time is simulated time, so the
+run's figures silently leave it out. Real event loops have the same trap and
+the same guard (asyncio's debug mode warns about a callback that took over
+100 ms).
+
+A small daemon thread looks, every ``POLL_S`` of wall time, at how many
+events the scheduler has fired. If the count has not moved for two looks in
+a row (40 ms or more) while the simulation thread is inside user code, it
+notes where (the innermost frame outside the engine, trio and the standard
+library) and on which host (the nearest frame whose ``self`` is a ``Node``).
+The simulation itself pays nothing for this: no timing on its hot path.
+
+What it reports depends on the wall clock, so it is kept out of the
+report's deterministic JSON (like ``wall_s``); ``Report.wall_warnings``
+holds it, and ``print(report)`` shows it. A look that itself came late (the
+machine was busy and this thread did not run) is discarded, so a loaded
+machine does not make a handler look guilty.
+"""
+from __future__ import annotations
+
+import os
+import sys
+import sysconfig
+import threading
+import time
+from dataclasses import dataclass
+
+__all__ = ["Watchdog", "Blocking"]
+
+POLL_S = 0.02
+_LATE_S = 3 * POLL_S  # a look this late means this thread was held up, not the simulation
+_ENGINE_DIRS = tuple({os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep + d + os.sep
+                      for d in ("playground", "components")})
+_SYSTEM_DIRS = tuple({p + os.sep for p in (sysconfig.get_paths()["stdlib"], sysconfig.get_paths()["purelib"],
+                                          sysconfig.get_paths()["platlib"])})
+
+
+@dataclass(frozen=True)
+class Blocking:
+    """User code at ``where`` held the simulation ``count`` times, for up to ``max_wall_s`` each."""
+
+    host: str
+    where: str
+    count: int
+    max_wall_s: float
+    first_t_s: float
+
+    def __str__(self) -> str:
+        times = f"{self.count} times, first" if self.count > 1 else "once,"
+        return (f"{self.host!r}: {self.where} held the whole simulation for {self.max_wall_s * 1000:.0f} ms of "
+                f"wall-clock time ({times} at t={self.first_t_s:.3f} s): a blocking call such as time.sleep "
+                "blocks the whole simulation and costs no simulated time; use await ctx.sleep(seconds)")
+
+
+def _user_frame(frame) -> tuple[str, str] | None:
+    """(where, host) of the innermost user frame in a task's step, or None if there is none.
+
+    Only a frame inside a task step counts (one with trio's run loop, or the
+    virtual clock stepping the task, further out): the script or test that
+    called ``sim.run`` is further out still and waits for the run, it does
+    not hold it; nor does trio waiting for I/O between steps.
+    """
+    where = None
+    host = "?"
+    from ._node import Node
+
+    while frame is not None:
+        filename = os.path.abspath(frame.f_code.co_filename)
+        if frame.f_code.co_name == "unrolled_run" or filename == _CLOCK_FILE:
+            return (where, host) if where is not None else None  # the step's start: found, or all engine
+        if where is None and not filename.startswith(_ENGINE_DIRS + _SYSTEM_DIRS) and not filename.startswith("<"):
+            where = f"{frame.f_code.co_qualname} ({os.path.basename(filename)}:{frame.f_lineno})"
+        if where is not None and host == "?":
+            owner = frame.f_locals.get("self") if "self" in frame.f_code.co_varnames else None
+            if isinstance(owner, Node):
+                host = owner.name
+        frame = frame.f_back
+    return None  # not inside a task step
+
+
+_CLOCK_FILE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "_clock.py")
+
+
+class Watchdog:
+    """Watches one simulation thread while a run lasts: ``start()``, then ``stop()`` -> what blocked."""
+
+    def __init__(self, sched, t0: float) -> None:
+        self.sched = sched
+        self.t0 = t0
+        self.thread_id = threading.get_ident()
+        # a real-time scheduler reads trio's clock, which only its own thread may: keep a fixed point
+        self._realtime = getattr(sched, "realtime", False)
+        self._wall0, self._sim0 = time.perf_counter(), sched.now - t0
+        self._speed = getattr(sched, "speed", 1.0)
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._found: dict[tuple[str, str], list] = {}  # (host, where) -> [count, max wall s, first t]
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._watch, name="playground-watchdog", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> list[Blocking]:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+        return [Blocking(host, where, c, round(m, 3), round(t, 6)) for (host, where), (c, m, t) in self._found.items()]
+
+    def _watch(self) -> None:
+        sched, wait = self.sched, self._stop.wait
+        seen = sched.fired
+        last_look = time.perf_counter()
+        still = 0  # looks in a row with no event fired
+        changed = last_look  # the last look that saw the count move
+        stall: tuple[tuple[str, str], float, float] | None = None  # (host, where), since (wall), sim time
+        while not wait(POLL_S):
+            now = time.perf_counter()
+            late = now - last_look > _LATE_S
+            last_look = now
+            fired = sched.fired
+            if fired != seen or late:
+                if stall is not None and not late:
+                    # it started within a look after ``changed`` and ended within a look before now
+                    self._note(stall[0], now - changed - POLL_S, stall[2])
+                seen, still, stall, changed = fired, 0, None, now
+                continue
+            still += 1
+            if still == 2 and stall is None:
+                frame = sys._current_frames().get(self.thread_id)
+                found = _user_frame(frame) if frame is not None else None
+                del frame
+                if found is not None:
+                    where, host = found
+                    stall = ((host, where), changed, self._sim_now())
+        if stall is not None:  # the run ended while user code held it
+            self._note(stall[0], time.perf_counter() - changed - POLL_S, stall[2])
+
+    def _sim_now(self) -> float:
+        if self._realtime:
+            return self._sim0 + (time.perf_counter() - self._wall0) * self._speed
+        return self.sched.now - self.t0
+
+    def _note(self, key: tuple[str, str], held: float, t_s: float) -> None:
+        row = self._found.get(key)
+        if row is None:
+            self._found[key] = [1, held, t_s]
+        else:
+            row[0] += 1
+            row[1] = max(row[1], held)

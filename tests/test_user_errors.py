@@ -1,0 +1,253 @@
+"""When user code fails, the report says what failed, where, how often and since when.
+
+A handler that raises is a 500 for its client (as in a real server) and a row
+in its host's error table; a bad value from user code is that request's error;
+a callback of the engine that raises ends the run as a named PlaygroundError,
+never as trio's "internal error".
+"""
+from __future__ import annotations
+
+import asyncio
+import json
+import math
+import time
+
+import pytest
+
+from components import AppServer, DatabaseClient
+from playground import ConfigError, ErrorRecord, OpenLoop, PlaygroundError, Request, Response, Sim, Workload
+from playground._errortable import ASYNCIO_HINT, ErrorTable
+
+
+def one_app(handler, *, rate: float = 10.0, duration_s: float = 2.0, **load) -> tuple[Sim, object]:
+    sim = Sim(seed=1)
+    sim.add(AppServer("app", handler))
+    sim.load(OpenLoop("app", rate=rate, arrivals="constant", **load))
+    return sim, sim.run(duration_s=duration_s)
+
+
+def test_a_handler_that_raises_is_in_the_report_with_its_count():
+    async def handler(request, ctx):
+        raise ValueError("bug in my handler")
+
+    sim, report = one_app(handler)
+    (record,) = report.components["app"].errors
+    assert record == ErrorRecord("ValueError", "bug in my handler", 19, record.first_s, record.last_s,
+                                 record.path, "")
+    assert report.errors == {"5xx": 19}
+    assert 0 < record.first_s < record.last_s < 2.0 and record.path.startswith("/item/")
+    text = report.render(width=100)
+    assert "bug in my handler" in text and "ValueError" in text
+    assert "│    19 │" in text  # the count column
+    saved = json.loads(report.to_json())["components"]["app"]["errors"]
+    assert saved[0]["message"] == "bug in my handler" and saved[0]["count"] == 19
+
+
+def test_the_error_table_keeps_the_top_messages_in_bounded_memory():
+    table = ErrorTable(limit=3)
+    for i in range(100):
+        table.note("KeyError", f"'user-{i % 7}'", float(i), "/u")
+    assert len(table) == 3 and table.total == 100
+    assert table.other == 100 - sum(r.count for r in table.records())
+    first = table.records()[0]
+    assert (first.message, first.first_s, first.last_s) == ("'user-0'", 0.0, 98.0)
+
+
+def test_distinct_messages_beyond_the_limit_are_counted_not_kept():
+    async def handler(request, ctx):
+        raise KeyError(request.path)
+
+    sim, report = one_app(handler, rate=100, workload=Workload(keys=1000, zipf_exponent=0))
+    stats = report.components["app"]
+    assert len(stats.errors) == 20
+    assert sum(r.count for r in stats.errors) + stats.errors_other == stats.handler_errors == 199
+
+
+def test_a_handler_that_awaits_asyncio_is_told_this_runs_on_trio():
+    async def handler(request, ctx):
+        await asyncio.sleep(0.01)
+        return "never"
+
+    sim, report = one_app(handler)
+    (record,) = report.components["app"].errors
+    assert (record.error, record.message, record.hint) == ("RuntimeError", "no running event loop", ASYNCIO_HINT)
+    assert "this runs on trio, not asyncio" in report.render()
+
+
+def test_a_handler_with_the_wrong_signature_is_refused_when_built():
+    async def handler(request):
+        return "ok"
+
+    with pytest.raises(ConfigError, match=r"^AppServer 'app': handler must take \(request, ctx\), "
+                                          r"got test_a_handler_with_the_wrong_signature_is_refused_when_built"
+                                          r"\.<locals>\.handler\(request\)$"):
+        AppServer("app", handler)
+
+
+def test_a_database_client_aimed_at_no_host_is_a_named_error():
+    db = DatabaseClient("nodb")
+
+    async def handler(request, ctx):
+        return await db.get(ctx, "k")
+
+    sim, report = one_app(handler)
+    (record,) = report.components["app"].errors
+    assert (record.error, record.message) == ("WiringError", "unknown host 'nodb' (known hosts: app, client)")
+
+
+def test_a_database_client_declared_in_calls_is_checked_before_the_run():
+    db = DatabaseClient("nodb")
+    sim = Sim(seed=1)
+    sim.add(AppServer("app", calls=db.hosts))
+    with pytest.raises(PlaygroundError, match=r"^'app' sends to unknown host 'nodb'$"):
+        sim.validate()
+
+
+@pytest.mark.parametrize("answer, message", [
+    (Response("200"), "'app': Response status must be an int from 100 to 599, got '200'"),
+    (Response(42), "'app': Response status must be an int from 100 to 599, got 42"),
+    (Response(200, body=12), "'app': Response body must be bytes or str, got 12"),
+])
+def test_a_bad_response_from_a_handler_is_that_requests_error(answer, message):
+    async def handler(request, ctx):
+        return answer
+
+    sim, report = one_app(handler)
+    (record,) = report.components["app"].errors
+    assert (record.error, record.message, record.count) == ("ConfigError", message, 19)
+    assert report.errors == {"5xx": 19}
+
+
+def test_a_text_body_is_sent_as_utf8_text():
+    async def handler(request, ctx):
+        return Response(200, body="héllo")
+
+    sim = Sim(seed=1)
+    sim.add(AppServer("app", handler))
+    got = []
+
+    async def probe():
+        got.append(await sim["client"].call("app", Request("GET", "/")))
+
+    sim.load(OpenLoop("app", rate=1))
+    sim.at(0.5, lambda: sim["client"].spawn(probe))
+    report = sim.run(duration_s=1)
+    assert report.errors == {}
+    assert got[0].body == "héllo".encode() and got[0].headers["content-type"] == "text/plain; charset=utf-8"
+
+
+@pytest.mark.parametrize("make, message", [
+    (lambda rng: 1 / 0, ("ZeroDivisionError", "division by zero")),
+    (lambda rng: None, ("ConfigError", "Workload make must return a Request, got None")),
+])
+def test_a_workload_that_fails_to_make_a_request_is_that_requests_error(make, message):
+    sim = Sim(seed=1)
+    sim.add(AppServer("app"))
+    sim.load(OpenLoop("app", rate=10, arrivals="constant", workload=Workload(make=make)))
+    report = sim.run(duration_s=2)
+    assert report.errors == {"workload": 19} and report.sent == 19
+    ((host, record),) = report.error_table()
+    assert (host, record.error, record.message, record.count) == ("client", *message, 19)
+    assert record.hint == "in the Workload of load 'openloop->app'"
+
+
+@pytest.mark.parametrize("step", ["sleep", "cpu"])
+@pytest.mark.parametrize("bad", [math.nan, math.inf, -1.0])
+def test_a_bad_time_in_a_handler_is_that_requests_error(step, bad):
+    async def handler(request, ctx):
+        await getattr(ctx, step)(bad)
+        return "ok"
+
+    sim, report = one_app(handler)
+    (record,) = report.components["app"].errors
+    constraint = "finite" if bad == math.inf else ">= 0"
+    assert (record.error, record.message) == ("ConfigError", f"ctx.{step} seconds must be {constraint}, got {bad!r}")
+    assert report.errors == {"5xx": 19}
+
+
+def test_slowing_a_host_infinitely_is_refused_before_the_run():
+    sim = Sim(seed=1)
+    sim.add(AppServer("app", cpu_s=0.01))
+    sim.load(OpenLoop("app", rate=10))
+    with pytest.raises(ConfigError, match=r"^slow factor must be finite, got inf$"):
+        sim.slow("app", factor=math.inf)
+
+
+def test_a_callback_that_raises_ends_the_run_as_a_named_playground_error():
+    class Boom:
+        name = "boom"
+        armed = True
+
+        def fire(self, _):
+            if Boom.armed:
+                Boom.armed = False
+                raise RuntimeError("engine bug")
+
+    sim = Sim(seed=1)
+    sim.add(AppServer("app"))
+    sim.load(OpenLoop("app", rate=10))
+    sim.at(0.5, lambda: sim.sched.call_later(0.1, Boom().fire))
+    with pytest.raises(PlaygroundError, match=r"^Boom 'boom': callback .*Boom\.fire failed at t=0\.600000s: "
+                                              r"RuntimeError\('engine bug'\)$") as info:
+        sim.run(duration_s=2)
+    assert isinstance(info.value.__cause__, RuntimeError)
+    sim.run(duration_s=1)  # the Sim is usable again
+
+
+def test_a_handler_that_blocks_the_thread_is_warned_about():
+    async def handler(request, ctx):
+        time.sleep(0.3)  # the mistake: blocks every host, costs no simulated time
+        return "ok"
+
+    sim = Sim(seed=1)
+    sim.add(AppServer("app", handler))
+    sim.load(OpenLoop("app", rate=1, arrivals="constant"))
+    report = sim.run(duration_s=2.5)
+    (warning,) = report.wall_warnings
+    assert warning.startswith("'app': test_a_handler_that_blocks_the_thread_is_warned_about.<locals>.handler "
+                              "(test_user_errors.py:")
+    assert "blocks the whole simulation and costs no simulated time" in warning
+    assert "blocks the whole simulation" in report.render()
+    assert "wall_warnings" not in report.to_json() and warning in json.loads(report.to_json(wall=True))["wall_warnings"]
+
+
+def test_a_handler_that_waits_simulated_time_is_not_warned_about():
+    async def handler(request, ctx):
+        await ctx.sleep(0.3)
+        return "ok"
+
+    sim, report = one_app(handler)
+    assert report.wall_warnings == []
+
+
+def test_the_dashboard_snapshot_carries_each_hosts_top_errors():
+    from playground.tools.live._sampler import Sampler
+
+    async def handler(request, ctx):
+        raise ValueError("bug in my handler")
+
+    sim, report = one_app(handler)
+    node = Sampler().sample(sim, [load.metrics for load in sim.loads])["nodes"]["app"]
+    assert node["top_errors"] == [{"error": "ValueError", "message": "bug in my handler", "count": 19,
+                                   "first_s": report.components["app"].errors[0].first_s,
+                                   "last_s": report.components["app"].errors[0].last_s,
+                                   "path": report.components["app"].errors[0].path, "hint": ""}]
+
+
+@pytest.mark.parametrize("bad", [math.nan, math.inf, 0, -1])
+def test_a_bad_timeout_on_a_call_is_that_requests_error(bad):
+    async def handler(request, ctx):
+        return await ctx.get("app", "/x", timeout_s=bad)
+
+    sim, report = one_app(handler)
+    (record,) = report.components["app"].errors
+    constraint = "finite" if bad == math.inf else "> 0"
+    assert (record.error, record.message) == ("ConfigError", f"timeout_s must be {constraint}, got {bad!r}")
+
+
+def test_an_idle_real_time_run_is_not_mistaken_for_a_blocked_one():
+    sim = Sim(seed=1, realtime=True)
+    sim.add(AppServer("app"))
+    sim.load(OpenLoop("app", rate=2, arrivals="constant"))
+    report = sim.run(duration_s=0.3)  # 0.3 s of wall time, mostly waiting in trio's run loop
+    assert report.wall_warnings == []
