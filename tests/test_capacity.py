@@ -121,3 +121,17 @@ def test_the_example_needs_three_servers_two_miss_and_three_meet():
 def test_a_bad_slo_on_the_command_line_names_the_flag(slo, message):
     done = cli(EXAMPLE, "--slo", slo)
     assert done.returncode == 2 and done.stderr.strip() == message and done.stdout == ""
+
+
+def test_a_sweep_gives_its_cost_vs_p99_pareto_front():
+    from playground import sweep
+
+    result = sweep(servers_build, grid={"servers": [1, 2, 3]}, seeds=2, duration_s=3, executor="serial",
+                   progress=False, fixed={"rate": 80})
+    front = result.pareto()
+    costs = [p["cost_per_month"].mean for p in front]
+    assert front and costs == sorted(costs)
+    for p in result.points:  # every point left out is beaten on both by one on the front
+        if p not in front:
+            assert any(f["cost_per_month"].mean <= p["cost_per_month"].mean and f["p99_ms"].mean <= p["p99_ms"].mean
+                       for f in front)
