@@ -172,6 +172,12 @@ class SweepResult:
     def __str__(self) -> str:
         return self.render()
 
+    def pareto(self, x: str = "cost_per_month", y: str = "p99_ms") -> list[SweepPoint]:
+        """The points not beaten on both ``x`` and ``y`` (their means; lower is better), by ascending ``x``."""
+        from ._cost import pareto_front
+
+        return pareto_front(self.points, x, y)
+
     def plot(self, path, metric: str = "p99_ms", x: str | None = None):
         """``metric`` against parameter ``x``: one line per combination of the other parameters, CI bands.
 

@@ -1,6 +1,11 @@
 """Capacity search: bisection over a monotone knob, and the load at which a topology breaks."""
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 from sweep_builds import servers_build
 
@@ -54,6 +59,10 @@ def test_a_range_that_does_not_end_on_a_step_still_probes_hi():
 
 
 # -- the real thing: sweeps at each probe -----------------------------------------------------------
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLE = f"{ROOT / 'examples' / 'capacity_planning.py'}:build"
+
+
 def test_the_load_two_servers_hold_and_where_they_break():
     lines = []
     result = breaking_point(servers_build, knob="rate", lo=20, hi=200, step=20, fixed={"servers": 2},
@@ -85,3 +94,44 @@ def test_a_knob_the_build_does_not_take_is_named():
     with pytest.raises(ConfigError, match=r"^grid parameter must be a parameter of servers_build\(\)"):
         capacity_search(servers_build, knob="cores", lo=1, hi=2, seeds=2, duration_s=1, executor="serial",
                         echo=None)
+
+
+def cli(*args: str, cwd=ROOT) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    return subprocess.run([sys.executable, "-m", "playground", "capacity", *args], cwd=cwd, env=env,
+                          capture_output=True, text=True, timeout=600)
+
+
+def test_the_example_needs_three_servers_two_miss_and_three_meet():
+    """The README's question on the command line: the last line is the answer, and its neighbour missed."""
+    done = cli(EXAMPLE, "--knob", "servers", "--lo", "2", "--hi", "3", "--slo", "p99_ms=200", "--seeds", "3")
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.strip().splitlines()
+    assert lines[-1] == "minimum servers=3"
+    probes = {line.split(":")[0].strip(): line for line in lines if line.startswith("  servers=")}
+    assert probes["servers=2"].endswith("- missed") and probes["servers=3"].endswith("- met")
+
+
+@pytest.mark.parametrize("slo, message", [
+    ("p99=abc", "playground: --slo metric must be one of p50_ms, p99_ms, mean_ms, error_rate, throughput_per_s, "
+                "busiest_utilisation, cost_per_month, got 'p99'"),
+    ("p99_ms=abc", "playground: --slo p99_ms must be a number, got 'abc'"),
+    ("p99_ms=-1", "playground: --slo p99_ms must be > 0, got -1.0"),
+])
+def test_a_bad_slo_on_the_command_line_names_the_flag(slo, message):
+    done = cli(EXAMPLE, "--slo", slo)
+    assert done.returncode == 2 and done.stderr.strip() == message and done.stdout == ""
+
+
+def test_a_sweep_gives_its_cost_vs_p99_pareto_front():
+    from playground import sweep
+
+    result = sweep(servers_build, grid={"servers": [1, 2, 3]}, seeds=2, duration_s=3, executor="serial",
+                   progress=False, fixed={"rate": 80})
+    front = result.pareto()
+    costs = [p["cost_per_month"].mean for p in front]
+    assert front and costs == sorted(costs)
+    for p in result.points:  # every point left out is beaten on both by one on the front
+        if p not in front:
+            assert any(f["cost_per_month"].mean <= p["cost_per_month"].mean and f["p99_ms"].mean <= p["p99_ms"].mean
+                       for f in front)

@@ -6,6 +6,7 @@
     playground ladder --scaling vertical      the same core budget in one bigger machine
     playground serve                  a live topology on 127.0.0.1 with a dashboard
     playground sweep examples/capacity_planning.py:build --grid servers=2,4,8 --seeds 10 --csv out.csv
+    playground capacity examples/capacity_planning.py:build --knob servers --lo 1 --hi 32 --slo p99_ms=200
 """
 from __future__ import annotations
 
@@ -98,6 +99,9 @@ def _parser() -> argparse.ArgumentParser:
     from . import sweep_cli
 
     sweep_cli.add_parser(sub)
+    from . import capacity_cli
+
+    capacity_cli.add_parser(sub)
     srv = sub.add_parser("serve", help="run a topology live on 127.0.0.1 with a dashboard", add_help=False)
     srv.add_argument("rest", nargs=argparse.REMAINDER)
     return p
@@ -160,6 +164,10 @@ def main(argv: list[str] | None = None) -> int:
             from . import sweep_cli
 
             return sweep_cli.run(args)
+        if args.command == "capacity":
+            from . import capacity_cli
+
+            return capacity_cli.run(args)
     except ConfigError as exc:
         print(f"playground: {_in_flags(str(exc))}", file=sys.stderr)
         return 2

@@ -88,7 +88,7 @@ def add_parser(sub) -> argparse.ArgumentParser:
     p.add_argument("--duration-s", type=float, default=30.0, help="simulated seconds per run (default 30)")
     p.add_argument("--warmup-s", type=_warmup, default=0.0,
                    help="seconds left out at the start of each run, or 'auto' (MSER-5)")
-    p.add_argument("--slo", type=_set, action="append", default=[], metavar="NAME=VALUE",
+    p.add_argument("--slo", action="append", default=[], metavar="METRIC=NUMBER",
                    help="an SLO threshold, e.g. p99_ms=200 (each point: met / missed / not sure)")
     p.add_argument("--csv", metavar="PATH", help="save the rows as CSV")
     p.add_argument("--json", metavar="PATH", help="save the rows and point summaries as JSON")
@@ -101,14 +101,13 @@ def add_parser(sub) -> argparse.ArgumentParser:
     return p
 
 
-def _slo(pairs):
-    if not pairs:
+def _slo(texts):
+    """``--slo p99_ms=200`` (repeatable, or comma-separated) as an SLO; errors name the flag."""
+    if not texts:
         return None
-    try:
-        from .. import SLO  # type: ignore[attr-defined]
-    except ImportError:
-        raise ConfigError("--slo needs playground.SLO, which this version does not have") from None
-    return SLO(**dict(pairs))
+    from .. import SLO
+
+    return SLO.parse(texts, flag="--slo")
 
 
 def _dask_executor(address: str, workers: int | None, stack):
