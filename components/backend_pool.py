@@ -39,6 +39,8 @@ def _weights(owner: str, pool: str, backends) -> dict[str, float]:
     if isinstance(backends, str):
         backends = [backends]
     items = list(backends.items()) if isinstance(backends, Mapping) else [(b, 1.0) for b in backends]
+    if not items and pool == DEFAULT_POOL:
+        return {}  # filled at run time (an autoscaler adds its servers); validate() checks it is not empty
     if not items:
         raise WiringError(f"{owner}: backends of pool {pool!r} must name at least one host, got {backends!r}")
     out: dict[str, float] = {}
@@ -96,6 +98,8 @@ class BalancerBase(Node):
         return self.backend_names
 
     def validate(self, sim) -> None:
+        if not self.backend_names:
+            raise WiringError(f"{type(self).__name__} {self.name!r}: backends must name at least one host, got []")
         for name in self.backend_names:
             if name not in sim.net.hosts:
                 known = ", ".join(sorted(sim.net.hosts)) or "none"
@@ -112,6 +116,41 @@ class BalancerBase(Node):
         self._reset_state()
         for n, a in active.items():  # held requests still unwind and decrement
             self._states[n].active = a
+
+    # -- backends that come and go (an autoscaled group) ------------------------------------------
+    def add_backend(self, name: str, *, weight: float = 1.0, pool: str = DEFAULT_POOL) -> None:
+        """Start sending to host ``name`` (during a run too): an autoscaler registers a booted server."""
+        if not (isinstance(name, str) and name):
+            raise ConfigError(f"{type(self).__name__} {self.name!r}: a backend must be a host name, got {name!r}")
+        check_positive(f"weight of backend {name!r}", weight)
+        self.pools.setdefault(pool, {})[name] = float(weight)
+        if pool not in self._policies:
+            self._policies[pool] = copy.deepcopy(self.policy)
+        if name in self.backend_names:
+            return
+        self.backend_names = self.backend_names + (name,)
+        self._states.setdefault(name, BackendState(name))
+        self.sent.setdefault(name, 0)
+        if self.health_check:
+            self._health[name] = HealthTracker(self.health_check)
+            if self.sim is not None and self.sim.running and self._nursery is not None:
+                self.spawn(self._check_loop, name, 0.0)
+        if self._outliers is not None:
+            self._outliers = self._outliers.with_names(self.backend_names)
+
+    def remove_backend(self, name: str) -> None:
+        """Stop sending new requests to ``name``; requests it holds finish (connection draining)."""
+        for weights in self.pools.values():
+            weights.pop(name, None)
+        if name in self.backend_names:
+            self.backend_names = tuple(n for n in self.backend_names if n != name)
+            self._health.pop(name, None)
+            self._backend_failed(name)
+
+    def active_requests(self, name: str) -> int:
+        """Requests this balancer has sent to ``name`` and not yet had answered."""
+        state = self._states.get(name)
+        return state.active if state is not None else 0
 
     # -- who may serve ------------------------------------------------------------------------
     def _eligible_name(self, name: str, now: float) -> bool:
@@ -178,7 +217,7 @@ class BalancerBase(Node):
     async def _check_loop(self, name: str, offset_s: float) -> None:
         hc = self.health_check
         await self.sleep(offset_s)
-        while True:
+        while name in self._health:  # a removed backend is no longer checked
             started = self.sched.now
             probe = Request("GET", hc.path, {"user-agent": "playground-health-check"}, client=self.name)
             try:
@@ -186,7 +225,9 @@ class BalancerBase(Node):
                 passed = response.status < 500
             except RequestError:
                 passed = False
-            tracker = self._health[name]
+            tracker = self._health.get(name)
+            if tracker is None:
+                return
             if tracker.record(passed):
                 self.health_changes[name] += 1
                 if tracker.up:
@@ -205,7 +246,7 @@ class BalancerBase(Node):
         now = self.sched.now if self.sched else 0.0
         d: dict[str, Any] = {
             "policy": repr(self.policy),
-            "sent": {n: self.sent[n] for n in self.backend_names},
+            "sent": {n: self.sent[n] for n in dict.fromkeys(self.backend_names + tuple(self.sent))},
             "no_backend": self.no_backend,
             "refused_retries": self.refused_retries,
         }

@@ -115,8 +115,6 @@ class L7Balancer(BalancerBase):
         all_pools = {DEFAULT_POOL: backends, **dict(pools or {})}
         if not backends and pools:  # routes only, no default pool
             del all_pools[DEFAULT_POOL]
-        if not any(all_pools.values()):
-            raise WiringError(f"L7Balancer {name!r}: backends must name at least one host, got {list(backends)!r}")
         for route in routes:
             if not isinstance(route, Route):
                 raise ConfigError(f"routes must be Route objects, got {route!r}")
@@ -238,8 +236,6 @@ class L4Balancer(BalancerBase):
                  outlier: OutlierDetection | None = None, slow_start_s: float = 0.0, region: str | None = None,
                  concurrency: int | None = None, queue_limit: int | None = None) -> None:
         check_backends(f"L4Balancer {name!r}", backends)
-        if not backends:
-            raise WiringError(f"L4Balancer {name!r}: backends must name at least one host, got {list(backends)!r}")
         if isinstance(policy, ConsistentHash) and policy.key != "client":
             raise ConfigError(f"L4Balancer {name!r} cannot hash on {policy.key!r}: it sees connections, "
                               f"not HTTP; use ConsistentHash(key='client')")

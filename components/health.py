@@ -192,6 +192,18 @@ class OutlierTracker:
         self.ejections[name] += 1
         return True
 
+    def with_names(self, names) -> "OutlierTracker":
+        """The same tracker over a changed set of backends (one added to or removed from the pool)."""
+        new = OutlierTracker(self.config, names)
+        for n in new.names:
+            if n in self._errors:
+                new._errors[n] = self._errors[n]
+                new.ejections[n] = self.ejections[n]
+                if n in self._until:
+                    new._until[n] = self._until[n]
+        new.skipped = self.skipped
+        return new
+
     def forget(self) -> None:
         """Drop every ejection and error streak (the balancer restarted)."""
         self._until.clear()

@@ -180,6 +180,10 @@ class TimeWeighted:
         if value > self.peak:
             self.peak = value
 
+    def integral(self, now: float) -> float:
+        """The area under the curve since the start (value x seconds): busy-core-seconds, server-seconds."""
+        return self._area + self.value * (now - self._since)
+
     def mean(self, now: float) -> float:
         span = now - self._start
         if span <= 0:

@@ -110,6 +110,7 @@ class Sim(FaultVerbs):
         self.runs = 0
         self.last_report: Report | None = None
         self._loads_scope: trio.CancelScope | None = None
+        self._hosts_nursery: trio.Nursery | None = None  # where hosts live during a run
 
     # -- building -----------------------------------------------------------------
     def add(self, node: Node, *, region: str | None = None) -> Node:
@@ -125,9 +126,26 @@ class Sim(FaultVerbs):
         node.sim = self
         node.net = self.net
         node.sched = self.sched
+        if self.running and self._hosts_nursery is not None:
+            self._start_host(node)  # added during a run (an autoscaler launching a server)
         if hasattr(node, "on_added"):
             node.on_added(self)
         return node
+
+    def _start_host(self, node: Node) -> None:
+        """Attach a host added while the simulation runs and start its lifecycle in the running nursery."""
+        node._attach(self, random.Random(f"{self.seed}/host/{node.name}"))
+        self._hosts_nursery.start_soon(node._lifecycle)
+
+    def _stop_host(self, node: Node) -> None:
+        """Take a host out of service for good, quietly (an autoscaler terminating a drained server)."""
+        if node.up:
+            node.up = False
+            if self.running:
+                node._fail_held()
+                if node._scope is not None:
+                    node._scope.cancel()
+            node.on_crash()
 
     def __getitem__(self, name: str) -> Node:
         return self.net.host(name)
@@ -331,8 +349,9 @@ class Sim(FaultVerbs):
         try:
             async with trio.open_nursery() as nursery:
                 sched.on_failure = nursery.cancel_scope.cancel  # a callback that raised ends the run
-                for node in self.net.hosts.values():  # one at a time: start order is fixed
+                for node in list(self.net.hosts.values()):  # one at a time: start order is fixed
                     await nursery.start(node._lifecycle)
+                self._hosts_nursery = nursery
                 for t_s, action, args, kwargs in sorted(self._actions, key=lambda a: a[0]):
                     sched.call_at(self._t0 + t_s, run_action, (self, action, args, kwargs))
                 sampler = StationSampler(sched, [n for n in self.net.hosts.values() if not isinstance(n, Client)],
@@ -375,6 +394,7 @@ class Sim(FaultVerbs):
         if sched.failure is not None:
             failure, sched.failure = sched.failure, None
             raise failure
+            self._hosts_nursery = None
         self.last_report = report
         return report
 

@@ -173,10 +173,13 @@ def test_health_config_errors_name_the_value():
 
 # -- wiring -----------------------------------------------------------------------------------
 def test_a_balancer_needs_backends_that_exist():
-    with pytest.raises(WiringError, match=r"^L7Balancer 'lb': backends must name at least one host, got \[\]$"):
-        L7Balancer("lb", [])
-    with pytest.raises(WiringError, match=r"^L4Balancer 'nlb': backends must name at least one host, got \[\]$"):
-        L4Balancer("nlb", [])
+    # an empty pool is allowed when built (an autoscaler may fill it) and refused before the run
+    for lb, message in ((L7Balancer("lb", []), r"^L7Balancer 'lb': backends must name at least one host, got \[\]$"),
+                        (L4Balancer("nlb", []), r"^L4Balancer 'nlb': backends must name at least one host, got \[\]$")):
+        empty = Sim(seed=1)
+        empty.add(lb)
+        with pytest.raises(WiringError, match=message):
+            empty.validate()
     sim = Sim(seed=1)
     sim.add(AppServer("app1"))
     sim.add(L7Balancer("lb", ["app1", "app9"]))
