@@ -7,6 +7,7 @@ from .aiocache_backend import SimulatedCache as SimulatedCache
 from .app_server import AppServer as AppServer
 from .app_server import Context as Context
 from .app_server import current_context as current_context
+from .autoscaler import AutoScaler as AutoScaler
 from .balancer import L4Balancer as L4Balancer
 from .balancer import L7Balancer as L7Balancer
 from .balancer import Route as Route
@@ -34,9 +35,14 @@ from .database_sharding import ShardRouter as ShardRouter
 from .database_sharding import moved_share as moved_share
 from .dns import DNSServer as DNSServer
 from .dns import Resolver as Resolver
+from .gateway import APIGateway as APIGateway
 from .health import HealthCheck as HealthCheck
 from .health import OutlierDetection as OutlierDetection
 from .health import RetryBudget as RetryBudget
+from .message_queue import Message as Message
+from .message_queue import MessageQueue as MessageQueue
+from .message_queue import QueueClient as QueueClient
+from .message_queue import QueueFull as QueueFull
 from .policies import BackendState as BackendState
 from .policies import ConsistentHash as ConsistentHash
 from .policies import LeastConnections as LeastConnections
@@ -45,3 +51,11 @@ from .policies import Random as Random
 from .policies import RoundRobin as RoundRobin
 from .policies import SourceIPHash as SourceIPHash
 from .policies import WeightedRoundRobin as WeightedRoundRobin
+from .rate_limit import RateLimit as RateLimit
+from .rate_limit import SlidingWindow as SlidingWindow
+from .rate_limit import TokenBucket as TokenBucket
+from .scaling import FleetMetrics as FleetMetrics
+from .scaling import QueueDepth as QueueDepth
+from .scaling import StepScaling as StepScaling
+from .scaling import TargetTracking as TargetTracking
+from .worker_pool import WorkerPool as WorkerPool

@@ -76,15 +76,15 @@ class AutoScaler(Node):
 
     kind = "autoscaler"
 
-    def __init__(self, name: str, *, factory: Callable[[str], Node], balancer: str, policy,
+    def __init__(self, name: str, *, factory: Callable[[str], Node], policy, balancer: str | None = None,
                  min_size: int = 1, max_size: int = 10, boot_s: float = 30.0, cooldown_out_s: float = 30.0,
                  cooldown_in_s: float = 120.0, interval_s: float = 10.0, drain_s: float = 30.0,
                  region: str | None = None) -> None:
         super().__init__(name, region=region)
         if not callable(factory):
             raise ConfigError(f"factory must be a callable name -> Node, got {factory!r}")
-        if not (isinstance(balancer, str) and balancer):
-            raise ConfigError(f"balancer must be the name of a balancer host, got {balancer!r}")
+        if balancer is not None and not (isinstance(balancer, str) and balancer):
+            raise ConfigError(f"balancer must be the name of a balancer host or None, got {balancer!r}")
         if not callable(getattr(policy, "decide", None)):
             raise ConfigError(f"policy must have a decide(metrics) method (TargetTracking, StepScaling, "
                               f"QueueDepth), got {policy!r}")
@@ -117,7 +117,7 @@ class AutoScaler(Node):
             node = self._build()
             sim.add(node, region=node.region or self.region)
             self.members[node.name] = _Member(node.name, node, "in_service", 0.0)
-        lb = sim.net.hosts.get(self.balancer)
+        lb = sim.net.hosts.get(self.balancer) if self.balancer else None
         if callable(getattr(lb, "add_backend", None)):  # else validate() registers them (or says why not)
             for name in self.members:
                 lb.add_backend(name)
@@ -136,6 +136,11 @@ class AutoScaler(Node):
         return ()  # the group sends no requests; the balancer reaches its servers
 
     def validate(self, sim) -> None:
+        queue = getattr(self.policy, "queue", None)
+        if isinstance(self.policy, QueueDepth) and queue is not None and queue not in sim.net.hosts:
+            raise WiringError(f"AutoScaler {self.name!r}: QueueDepth queue {queue!r} is not a host")
+        if self.balancer is None:  # workers that pull their work (a WorkerPool) need no balancer
+            return
         lb = sim.net.hosts.get(self.balancer)
         if lb is None:
             known = ", ".join(sorted(sim.net.hosts)) or "none"
@@ -173,10 +178,20 @@ class AutoScaler(Node):
         billed, serving = self._count("booting", "in_service", "draining"), self._count("in_service")
         self._billed.set(billed, now)
         self._serving.set(serving, now)
-        self.fleet.append((round(now - self._t0, 6), serving, billed))
+        row = (round(now - self._t0, 6), serving, billed)
+        if self.fleet and self.fleet[-1][0] == row[0]:
+            self.fleet[-1] = row  # several changes at one instant: keep where they ended
+        else:
+            self.fleet.append(row)
 
     def _attach(self, sim, rng) -> None:
         super()._attach(sim, rng)
+        for name, m in list(self.members.items()):  # what the last run left half done
+            if m.state == "booting":  # never joined: as if the launch had not happened
+                del self.members[name]
+            elif m.state == "draining":
+                m.state = "stopped"
+                sim._stop_host(m.node)
         self._reset_figures(self.sched.now)
         self.fleet.append((0.0, self._count("in_service"), self._count("booting", "in_service", "draining")))
 
@@ -235,8 +250,7 @@ class AutoScaler(Node):
                 self._drain(member)
 
     def _launch(self) -> None:
-        node = self._build()
-        self.sim.add(node, region=node.region or self.region)  # started in the running simulation
+        node = self._build()  # billed from now; it joins the simulation when it has booted
         member = self.members[node.name] = _Member(node.name, node, "booting", self.sched.now)
         self.launched += 1
         self._changed()
@@ -247,23 +261,30 @@ class AutoScaler(Node):
             return
         member.state = "in_service"
         member.since = self.sched.now
+        self.sim.add(member.node, region=member.node.region or self.region)  # started in the running Sim
         member.busy_mark = _busy_integral(member.node, self.sched.now)[0]
-        self.sim[self.balancer].add_backend(member.name)
+        if self.balancer:
+            self.sim[self.balancer].add_backend(member.name)
         self._changed()
         self.sim.event(f"{self.name}: {member.name} in service")
 
     def _drain(self, member: _Member) -> None:
         member.state = "draining"
         member.since = self.sched.now
-        self.sim[self.balancer].remove_backend(member.name)
+        if self.balancer:
+            self.sim[self.balancer].remove_backend(member.name)
+        if callable(getattr(member.node, "drain", None)):  # a worker pool stops taking messages
+            member.node.drain()
         self._changed()
         self.sched.call_later(DRAIN_POLL_S, self._drain_poll, member)
 
     def _drain_poll(self, member: _Member) -> None:
         if member.state != "draining" or not self.sim.running:
             return
-        lb = self.sim[self.balancer]
-        busy = lb.active_requests(member.name) + len(member.node._inflight)
+        node = member.node
+        busy = node.in_progress() if callable(getattr(node, "in_progress", None)) else len(node._inflight)
+        if self.balancer:
+            busy += self.sim[self.balancer].active_requests(member.name)
         if busy and self.sched.now - member.since < self.drain_s:
             self.sched.call_later(DRAIN_POLL_S, self._drain_poll, member)
             return

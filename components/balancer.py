@@ -17,9 +17,12 @@ another backend: the request never reached anyone. Both are hosts and can
 crash; what they learnt (health, ejections, the connection table) is lost.
 
 Modelled: routing rules, policies (``components.policies``), sticky cookies,
-per-attempt timeouts, retries bounded by a retry budget, health and outlier
-state (``components.health``) kept per backend by ``components.backend_pool``. Left out: TLS, HTTP/2 multiplexing, request
-buffering limits, connection draining, and the L4 balancer's own TCP resets
+per-attempt timeouts, retries bounded by a retry budget, rate limits
+(``components.rate_limit``, L7 only), health and outlier state
+(``components.health``) kept per backend by ``components.backend_pool``,
+backends added and removed at run time (an autoscaler; a removed backend
+finishes what it holds). Left out: TLS, HTTP/2 multiplexing, request
+buffering limits, and the L4 balancer's own TCP resets
 (when it has nothing to offer it answers 503, as the engine's messages are
 HTTP).
 
@@ -37,6 +40,7 @@ from playground import ConfigError, Request, RequestError, Response, WiringError
 from .backend_pool import DEFAULT_POOL, BalancerBase, check_backends
 from .health import HealthCheck, OutlierDetection, RetryBudget, RetryBudgetTracker
 from .policies import ConsistentHash, Policy
+from .rate_limit import RateLimit, RateLimiter
 
 __all__ = ["L7Balancer", "L4Balancer", "Route"]
 
@@ -109,9 +113,12 @@ class L7Balancer(BalancerBase):
                  routes: Sequence[Route] = (), policy: Policy | None = None, sticky: bool = False,
                  timeout_s: float = 5.0, retries: int = 1, retry_budget: RetryBudget | None = RetryBudget(),
                  health_check: HealthCheck | None = None, outlier: OutlierDetection | None = None,
-                 slow_start_s: float = 0.0, region: str | None = None, concurrency: int | None = None,
-                 queue_limit: int | None = None) -> None:
+                 slow_start_s: float = 0.0, rate_limit: RateLimit | None = None, region: str | None = None,
+                 concurrency: int | None = None, queue_limit: int | None = None) -> None:
         check_backends(f"L7Balancer {name!r}", backends)
+        if rate_limit is not None and not isinstance(rate_limit, RateLimit):
+            raise ConfigError(f"rate_limit must be a RateLimit or None, got {rate_limit!r}")
+        self.rate_limit = rate_limit
         all_pools = {DEFAULT_POOL: backends, **dict(pools or {})}
         if not backends and pools:  # routes only, no default pool
             del all_pools[DEFAULT_POOL]
@@ -135,6 +142,7 @@ class L7Balancer(BalancerBase):
     def _reset_state(self) -> None:
         super()._reset_state()
         self._budget = RetryBudgetTracker(self.retry_budget) if self.retry_budget else None
+        self.limiter = RateLimiter(self.rate_limit) if self.rate_limit else None
         self.retries_used = 0
         self.unroutable = 0
 
@@ -145,6 +153,10 @@ class L7Balancer(BalancerBase):
         return DEFAULT_POOL if DEFAULT_POOL in self.pools else None
 
     async def handle(self, request: Request) -> Response:
+        if self.limiter is not None:
+            refused = self.limiter.check(request, self.sched.now)
+            if refused is not None:
+                return refused
         pool = self.pool_for(request)
         if pool is None:
             self.unroutable += 1
@@ -206,6 +218,8 @@ class L7Balancer(BalancerBase):
         d["retries_denied"] = self._budget.denied if self._budget else 0
         if self.routes:
             d["unroutable"] = self.unroutable
+        if self.limiter is not None:
+            d["rate_limit"] = self.limiter.detail()
         return d
 
 

@@ -189,7 +189,40 @@ def capacity_planning(out):
     assert f"servers={int(plain) - 1}: " in out and f"servers={int(cached) - 1}: " in out
 
 
+def autoscaling(out):
+    def fleet(label):
+        p99, errors, hours = find(re.escape(label) + r": spike p99 \(worst second\)\s+(\S+) ms, errors\s+(\S+), "
+                                  r"server-hours (\S+)", out)
+        return num(p99), num(errors), num(hours)
+
+    base, peak, auto = fleet("fixed 3 (base)"), fleet("fixed 10 (peak)"), fleet("autoscaled 3..12")
+    assert peak[1] == 0 and base[1] > auto[1] > 0  # errors
+    assert base[2] < auto[2] < peak[2]  # server-hours
+    lag, settled = find(r"worst p99 (\S+) ms in the first 40 s of the spike, (\S+) ms once the fleet had grown", out)
+    assert num(lag) > 2 * num(settled)
+
+
+def queue_writes(out):
+    (failed,) = find(r"Straight to the database: p99 \S+ ms, (\S+) of \S+ orders failed", out)
+    assert num(failed) > 100
+    (p99,) = find(r"Through the queue: p99 (\S+) ms, 0 of \S+ orders failed", out)
+    assert num(p99) < 10
+    (age,) = find(r"oldest message (\S+) s old at worst", out)
+    assert num(age) > 10
+    written, accepted = find(r"Caught up: depth 0, (\S+) orders written for (\S+) accepted", out)
+    assert written == accepted
+
+
+def rate_limit(out):
+    (share,) = find(r"No limit:\s+polite clients \S+ of \S+ failed \((\d+)%\)", out)
+    assert int(share) > 20
+    find(r"20/s per client \(LB\):\s+polite clients 0 of \S+ failed \(0%\)", out)
+
+
 CHECKS = {
+    "autoscaling.py": autoscaling,
+    "queue_writes.py": queue_writes,
+    "rate_limit.py": rate_limit,
     "stage1_monolith.py": stage1,
     "stage2_separate_db.py": stage2,
     "stage3_horizontal.py": stage3,
