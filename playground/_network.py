@@ -66,6 +66,7 @@ class Link:
 
 def make_link(latency_s, jitter_s: float = 0.0, loss: float = 0.0, bandwidth_bytes_per_s=None) -> Link:
     dist = as_distribution(latency_s, "latency_s")
+    check_positive("jitter_s", jitter_s, allow_zero=True)  # '' or False must not pass as "no jitter"
     if jitter_s:
         dist = dist.jittered(jitter_s)
     return Link(dist, loss, bandwidth_bytes_per_s)

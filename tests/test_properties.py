@@ -22,9 +22,10 @@ from hypothesis import HealthCheck as HypothesisHealthCheck
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from components import (AppServer, CacheAside, CacheServer, ConsistentHash, Database, DatabaseClient, HealthCheck,
-                        L4Balancer, L7Balancer, LeastConnections, OutlierDetection, PowerOfTwoChoices, Random,
-                        RoundRobin)
+from components import (AppServer, AutoScaler, CacheAside, CacheServer, ConsistentHash, Database, DatabaseClient,
+                        HealthCheck, L4Balancer, L7Balancer, LeastConnections, MessageQueue, OutlierDetection,
+                        PowerOfTwoChoices, QueueDepth, Random, RoundRobin, SlidingWindow, TargetTracking, TokenBucket,
+                        WorkerPool)
 from playground import (ClosedLoop, ConfigError, Constant, Exponential, LogNormal, OpenLoop, Population, Request,
                         Response, Sim, Uniform, Workload, Zipf)
 
@@ -279,10 +280,11 @@ INVALID = [
     (lambda **kw: L7Balancer("lb", ["a"], **kw), "timeout_s", POS_FLOAT),
     (lambda **kw: L7Balancer("lb", ["a"], **kw), "retries", NONNEG_INT),
     (lambda **kw: L7Balancer("lb", ["a"], **kw), "slow_start_s", NONNEG_FLOAT),
-    (lambda **kw: L7Balancer("lb", **kw), "backends", st.one_of(st.just([]), st.lists(NAME, min_size=1, max_size=2),
+    # an empty list of backends is accepted when built (an autoscaler fills it) and refused by validate()
+    (lambda **kw: L7Balancer("lb", **kw), "backends", st.one_of(st.lists(NAME, min_size=1, max_size=2),
                                                                 st.integers(), st.none())),
     (lambda **kw: L4Balancer("lb", ["a"], **kw), "timeout_s", POS_FLOAT),
-    (lambda **kw: L4Balancer("lb", **kw), "backends", st.one_of(st.just([]), st.lists(NAME, min_size=1, max_size=2),
+    (lambda **kw: L4Balancer("lb", **kw), "backends", st.one_of(st.lists(NAME, min_size=1, max_size=2),
                                                                 st.integers(), st.none())),
     (lambda **kw: HealthCheck(**kw), "interval_s", POS_FLOAT),
     (lambda **kw: HealthCheck(**kw), "timeout_s", POS_FLOAT),
@@ -313,7 +315,20 @@ INVALID = [
     (lambda **kw: CacheAside("c", **kw), "timeout_s", POS_FLOAT),
     (lambda **kw: CacheAside("c", **kw), "negative_ttl_s", POS_FLOAT),
     (lambda **kw: DatabaseClient("d", **kw), "timeout_s", POS_FLOAT),
+    (lambda **kw: AutoScaler("g", factory=AppServer, policy=TargetTracking(), **kw), "interval_s", POS_FLOAT),
+    (lambda **kw: AutoScaler("g", factory=AppServer, policy=TargetTracking(), **kw), "boot_s", NONNEG_FLOAT),
+    (lambda **kw: AutoScaler("g", factory=AppServer, policy=TargetTracking(), **kw), "min_size", POS_INT),
+    (lambda **kw: QueueDepth(**kw), "target_per_server", POS_FLOAT),
+    (lambda **kw: MessageQueue("q", **kw), "capacity", POS_INT),
+    (lambda **kw: MessageQueue("q", **kw), "visibility_timeout_s", POS_FLOAT),
+    (lambda **kw: WorkerPool("w", queue="q", handler=_noop_handler, **kw), "concurrency", POS_INT),
+    (lambda **kw: TokenBucket(**kw), "rate_per_s", POS_FLOAT),
+    (lambda **kw: SlidingWindow(limit=5, **kw), "window_s", POS_FLOAT),
 ]
+
+
+async def _noop_handler(message, ctx):
+    return None
 
 
 def _linked(**kw):
