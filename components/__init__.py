@@ -19,6 +19,10 @@ from .cdn import CDNEdge as CDNEdge
 from .connection_pool import ConnectionPool as ConnectionPool
 from .connection_pool import PoolStats as PoolStats
 from .connection_pool import PoolTimeout as PoolTimeout
+
+
+from .circuit_breaker import CircuitBreaker as CircuitBreaker
+from .circuit_breaker import CircuitOpen as CircuitOpen
 from .database import Database as Database
 from .database_client import DatabaseClient as DatabaseClient
 from .database_client import DatabaseClientStats as DatabaseClientStats
@@ -33,6 +37,9 @@ from .database_sharding import HashSharding as HashSharding
 from .database_sharding import RangeSharding as RangeSharding
 from .database_sharding import ShardRouter as ShardRouter
 from .database_sharding import moved_share as moved_share
+
+
+from .deadline import DeadlineExceeded as DeadlineExceeded
 from .dns import DNSServer as DNSServer
 from .dns import Resolver as Resolver
 from .gateway import APIGateway as APIGateway
@@ -51,6 +58,9 @@ from .policies import Random as Random
 from .policies import RoundRobin as RoundRobin
 from .policies import SourceIPHash as SourceIPHash
 from .policies import WeightedRoundRobin as WeightedRoundRobin
+from .queue_discipline import CoDel as CoDel
+from .queue_discipline import FIFO as FIFO
+from .queue_discipline import LIFO as LIFO
 from .rate_limit import RateLimit as RateLimit
 from .rate_limit import SlidingWindow as SlidingWindow
 from .rate_limit import TokenBucket as TokenBucket

@@ -9,9 +9,12 @@ finite, too many requests in flight exhaust it and the process dies (OOM),
 restarting after a while - the monolith's failure in the scaling story.
 
 Modelled: ``cores`` (FIFO, each request's CPU on one core; vertical scaling is
-more cores or ``core_speed`` > 1), ``workers`` (concurrency), ``queue_limit``,
-``memory_mb`` with a per-request cost, OOM crash and restart, per-server
-session memory that is lost on crash. Not modelled: context-switch cost,
+more cores or ``core_speed`` > 1), ``workers`` (concurrency), ``queue_limit``
+with a ``queue_discipline`` (FIFO, LIFO or CoDel shedding:
+``components.queue_discipline``), deadlines that skip work a client has given
+up on (``components.deadline``), ``memory_mb`` with a per-request cost, OOM
+crash and restart, per-server session memory that is lost on crash. Not
+modelled: context-switch cost,
 garbage collection, the OS scheduler's preemption (CPU is non-preemptive FIFO).
 
 The handler is a plain async function ``handler(request, ctx)`` (fast) or a
@@ -32,6 +35,9 @@ from playground import (ConfigError, Distribution, Footprint, Node, Request, Res
                         as_distribution, call_asgi)
 from playground._errors import check_positive
 from playground._stations import Station, service_moments
+
+from .deadline import DEADLINE_HEADER, DeadlineExceeded, remaining_s
+from .queue_discipline import FIFO, as_discipline
 
 __all__ = ["AppServer", "Context", "current_context"]
 
@@ -89,7 +95,24 @@ class Context:
         # a loop the wiring checks cannot see (a handler calling itself) still ends as 508
         request.hops = max(request.hops, self.request.hops)
         request.trace = self.request.trace  # a traced request's calls join its trace (None: not traced)
+
+
+        if request.trace is None:
+            request.trace = self.request.trace  # a traced request's calls join its trace
+        deadline = self.request.headers.get(DEADLINE_HEADER)
+        if deadline is not None:  # the caller's remaining time travels with the call
+            timeout_s = self._within_deadline(host, deadline, timeout_s)
+            request.headers.setdefault(DEADLINE_HEADER, deadline)
         return await self.server.call(host, request, timeout_s)
+
+    def _within_deadline(self, host: str, deadline: str, timeout_s: float | None) -> float | None:
+        left = remaining_s(self.request, self.server.sched.now)
+        if left is None:
+            return timeout_s
+        if left <= 0:
+            self.server.counters["deadline_refused"] += 1
+            raise DeadlineExceeded(f"deadline exceeded: call to {host!r} not started")
+        return left if timeout_s is None else min(timeout_s, left)
 
     async def get(self, host: str, path: str, timeout_s: float | None = 30.0, **kw) -> Response:
         """``GET path`` from ``host``."""
@@ -98,6 +121,10 @@ class Context:
         request = Request("GET", path, **kw)
         request.hops = max(request.hops, self.request.hops)
         request.trace = self.request.trace
+        deadline = self.request.headers.get(DEADLINE_HEADER)
+        if deadline is not None:
+            timeout_s = self._within_deadline(host, deadline, timeout_s)
+            request.headers.setdefault(DEADLINE_HEADER, deadline)
         return await self.server.call(host, request, timeout_s)
 
     async def sleep(self, seconds: float) -> None:
@@ -138,6 +165,10 @@ def _is_async(handler) -> bool:
     return inspect.iscoroutinefunction(handler) or inspect.iscoroutinefunction(getattr(handler, "__call__", None))
 
 
+def _deadline_response() -> Response:
+    return Response(504, {"x-error": "deadline"}, b"deadline exceeded: the client has given up")
+
+
 def _ok() -> Response:
     return Response(200, body=b"ok")
 
@@ -173,7 +204,7 @@ class Memory:
 
 
 class AppServer(Node):
-    """An application server host. Defaults: 2 cores at speed 1.0, 8 workers, accept queue 100.
+    """An application server host. Defaults: 2 cores at speed 1.0, 8 workers, accept queue 100 (FIFO).
 
     ``cpu_s`` (seconds or a Distribution) is CPU spent on every request before the
     handler runs; a handler can spend more with ``ctx.cpu``.
@@ -192,7 +223,7 @@ class AppServer(Node):
                  core_speed: float = 1.0, workers: int | None = None, queue_limit: int | None = 100,
                  cpu_s=0.0, memory_mb: float | None = None, base_memory_mb: float = 100.0,
                  memory_per_request_mb: float = 1.0, restart_after_s: float | None = 5.0,
-                 calls: tuple[str, ...] = (), region: str | None = None) -> None:
+                 calls: tuple[str, ...] = (), queue_discipline="fifo", region: str | None = None) -> None:
         if handler is not None and app is not None:
             raise ConfigError(f"AppServer {name!r}: give a handler or an app, not both")
         if handler is not None and not _is_async(handler):
@@ -206,6 +237,8 @@ class AppServer(Node):
         check_positive("core_speed", core_speed)
         if workers is None:
             workers = 4 * cores
+        discipline = as_discipline(queue_discipline)
+        self.queue_discipline = None if isinstance(discipline, FIFO) else discipline  # None: the plain deque
         super().__init__(name, region=region, concurrency=workers, queue_limit=queue_limit)
         self.handler = handler or _cpu_only
         self.app = app
@@ -251,6 +284,10 @@ class AppServer(Node):
                   f"the run; declare calls={list(self.downstream())!r} so that "
                   "validate() checks it before the run")
 
+    def _new_queue(self):
+        discipline = getattr(self, "queue_discipline", None)
+        return super()._new_queue() if discipline is None else discipline.make(self)
+
     def _attach(self, sim, rng) -> None:
         super()._attach(sim, rng)
         self._known_calls = set(self.calls)  # an undeclared call is warned about in every run it happens
@@ -263,8 +300,20 @@ class AppServer(Node):
         self._serve_inline = self._serve_cpu_only if plain else None
 
     # -- the inline path: a request that only spends CPU, served without a task ----------
+    def _past_deadline(self, request: Request) -> bool:
+        """The client has given up already: skip the work (counted as ``deadline_skipped``)."""
+        left = remaining_s(request, self.sched.now)
+        if left is not None and left <= 0:
+            self.counters["deadline_skipped"] += 1
+            return True
+        return False
+
     def _serve_cpu_only(self, ex) -> None:
         """What ``handle`` does for such a request, step for step, as callbacks."""
+        if DEADLINE_HEADER in ex.request.headers and self._past_deadline(ex.request):
+            self._complete(ex, _deadline_response())
+            self._next_inline()
+            return
         self._busy.add(1, self.sched.now)
         if ex.request.trace is not None:
             ex.request.trace.service_starts(self.sched.now)
@@ -325,6 +374,8 @@ class AppServer(Node):
         super()._deliver(ex)
 
     async def handle(self, request: Request) -> Response:
+        if DEADLINE_HEADER in request.headers and self._past_deadline(request):
+            return _deadline_response()
         ctx = Context(self, request)
         cpu = self.cpu_per_request
         if cpu.mean_s:

@@ -20,6 +20,8 @@ from typing import Any, Mapping
 from playground import ConfigError, Footprint, Node, Request, RequestError, Response, WiringError
 from playground._errors import check_positive
 
+from .circuit_breaker import CircuitBreaker
+from .deadline import DEADLINE_HEADER, DeadlineExceeded, remaining_s
 from .health import HealthCheck, HealthTracker, OutlierDetection, OutlierTracker, slow_start_factor
 from .policies import BackendState, Policy, RoundRobin
 
@@ -59,7 +61,8 @@ class BalancerBase(Node):
 
     def __init__(self, name: str, pools: dict, *, policy: Policy | None, health_check: HealthCheck | None,
                  outlier: OutlierDetection | None, slow_start_s: float, timeout_s: float,
-                 region: str | None, concurrency: int | None, queue_limit: int | None) -> None:
+                 region: str | None, concurrency: int | None, queue_limit: int | None,
+                 circuit_breaker: CircuitBreaker | None = None) -> None:
         super().__init__(name, region=region, concurrency=concurrency, queue_limit=queue_limit)
         owner = f"{type(self).__name__} {name!r}"
         self.pools = {p: _weights(owner, p, b) for p, b in pools.items()}
@@ -72,6 +75,9 @@ class BalancerBase(Node):
             raise ConfigError(f"outlier must be an OutlierDetection, got {outlier!r}")
         check_positive("slow_start_s", slow_start_s, allow_zero=True)
         check_positive("timeout_s", timeout_s)
+        if circuit_breaker is not None and not isinstance(circuit_breaker, CircuitBreaker):
+            raise ConfigError(f"circuit_breaker must be a CircuitBreaker or None, got {circuit_breaker!r}")
+        self.circuit_breaker = circuit_breaker
         self.policy = policy
         self._policies = {p: copy.deepcopy(policy) for p in self.pools}  # each pool keeps its own position
         self.health_check = health_check
@@ -86,12 +92,19 @@ class BalancerBase(Node):
         hc = self.health_check
         self._health = {n: HealthTracker(hc) for n in self.backend_names} if hc else {}
         self._outliers = OutlierTracker(self.outlier, self.backend_names) if self.outlier else None
+        self._breakers = {n: self._new_breaker(n) for n in self.backend_names} if self.circuit_breaker else {}
         self._returned_at: dict[str, float] = {}
         self.sent: Counter[str] = Counter()
         self.health_changes: Counter[str] = Counter()
         self.ejections: Counter[str] = Counter()
         self.no_backend = 0
         self.refused_retries = 0
+
+    def _new_breaker(self, name: str) -> CircuitBreaker:
+        breaker = self.circuit_breaker.copy()
+        breaker.name = f"{self.name}->{name}"
+        breaker.on_transition = lambda t, old, new: self.sim.event(f"circuit {breaker.name}: {old} -> {new}")
+        return breaker
 
     # -- wiring ---------------------------------------------------------------------------
     def downstream(self) -> tuple[str, ...]:
@@ -137,6 +150,8 @@ class BalancerBase(Node):
                 self.spawn(self._check_loop, name, 0.0)
         if self._outliers is not None:
             self._outliers = self._outliers.with_names(self.backend_names)
+        if self.circuit_breaker is not None:
+            self._breakers[name] = self._new_breaker(name)
 
     def remove_backend(self, name: str) -> None:
         """Stop sending new requests to ``name``; requests it holds finish (connection draining)."""
@@ -156,6 +171,8 @@ class BalancerBase(Node):
     def _eligible_name(self, name: str, now: float) -> bool:
         health = self._health.get(name)
         if health is not None and not health.up:
+            return False
+        if self._breakers and not self._breakers[name].permits(now):
             return False
         return not (self._outliers is not None and self._outliers.ejected(name, now))
 
@@ -180,15 +197,29 @@ class BalancerBase(Node):
     # -- one attempt ----------------------------------------------------------------------------
     async def _attempt(self, name: str, request: Request) -> Response | RequestError:
         """Forward ``request`` to ``name``; the answer or the error, fed to outlier detection."""
+        timeout_s = self.timeout_s
+        if DEADLINE_HEADER in request.headers:  # the client's remaining time caps the attempt
+            left = remaining_s(request, self.sched.now)
+            if left is not None and left <= 0:
+                self.counters["deadline_refused"] += 1
+                return DeadlineExceeded(f"deadline exceeded: not forwarded to {name!r}")
+            if left is not None:
+                timeout_s = min(timeout_s, left)
         state = self._states[name]
+        breaker = self._breakers.get(name)
+        if breaker is not None:
+            breaker.allow(self.sched.now)  # eligible, so permitted: this takes a half-open probe
         state.active += 1
         self.sent[name] += 1
+        started = self.sched.now
         try:
-            result: Response | RequestError = await self.call(name, request, self.timeout_s)
+            result: Response | RequestError = await self.call(name, request, timeout_s)
         except RequestError as exc:
             result = exc
         finally:
             state.active -= 1
+        if breaker is not None:
+            breaker.record(not self._counts_as_failure(result), self.sched.now, self.sched.now - started)
         self._passive(name, result)
         return result
 
@@ -254,5 +285,7 @@ class BalancerBase(Node):
             d["health_changes"] = {n: self.health_changes[n] for n in self.backend_names}
         if self.outlier:
             d["ejections"] = {n: self.ejections[n] for n in self.backend_names}
+        if self._breakers:
+            d["circuits"] = {n: b.detail() for n, b in self._breakers.items()}
         d["down"] = [n for n in self.backend_names if not self._eligible_name(n, now)]
         return d

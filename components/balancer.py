@@ -35,10 +35,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Mapping, Sequence
 
+import trio
+
 from playground import ConfigError, Request, RequestError, Response, WiringError
+from playground._errors import check_positive
 
 from .backend_pool import DEFAULT_POOL, BalancerBase, check_backends
 from .health import HealthCheck, OutlierDetection, RetryBudget, RetryBudgetTracker
+from .circuit_breaker import CircuitBreaker
 from .policies import ConsistentHash, Policy
 from .rate_limit import RateLimit, RateLimiter
 
@@ -113,8 +117,9 @@ class L7Balancer(BalancerBase):
                  routes: Sequence[Route] = (), policy: Policy | None = None, sticky: bool = False,
                  timeout_s: float = 5.0, retries: int = 1, retry_budget: RetryBudget | None = RetryBudget(),
                  health_check: HealthCheck | None = None, outlier: OutlierDetection | None = None,
-                 slow_start_s: float = 0.0, rate_limit: RateLimit | None = None, region: str | None = None,
-                 concurrency: int | None = None, queue_limit: int | None = None) -> None:
+                 slow_start_s: float = 0.0, rate_limit: RateLimit | None = None,
+                 circuit_breaker: CircuitBreaker | None = None, hedge_after_s: float | None = None,
+                 region: str | None = None, concurrency: int | None = None, queue_limit: int | None = None) -> None:
         check_backends(f"L7Balancer {name!r}", backends)
         if rate_limit is not None and not isinstance(rate_limit, RateLimit):
             raise ConfigError(f"rate_limit must be a RateLimit or None, got {rate_limit!r}")
@@ -135,9 +140,12 @@ class L7Balancer(BalancerBase):
         self.sticky = bool(sticky)
         self.retries = retries
         self.retry_budget = retry_budget
+        if hedge_after_s is not None:
+            check_positive("hedge_after_s", hedge_after_s)
+        self.hedge_after_s = hedge_after_s
         super().__init__(name, all_pools, policy=policy, health_check=health_check, outlier=outlier,
                          slow_start_s=slow_start_s, timeout_s=timeout_s, region=region,
-                         concurrency=concurrency, queue_limit=queue_limit)
+                         concurrency=concurrency, queue_limit=queue_limit, circuit_breaker=circuit_breaker)
 
     def _reset_state(self) -> None:
         super()._reset_state()
@@ -145,6 +153,8 @@ class L7Balancer(BalancerBase):
         self.limiter = RateLimiter(self.rate_limit) if self.rate_limit else None
         self.retries_used = 0
         self.unroutable = 0
+        self.hedges = 0
+        self.hedges_won = 0
 
     def pool_for(self, request: Request) -> str | None:
         for route in self.routes:
@@ -182,7 +192,10 @@ class L7Balancer(BalancerBase):
                 name = self._policies[pool].choose(eligible, request, self.rng)
             pinned = None
             tried.add(name)
-            result = await self._attempt(name, forwarded.copy())
+            if self.hedge_after_s is not None and request.idempotent:
+                name, result = await self._hedged(pool, name, forwarded, request, tried)
+            else:
+                result = await self._attempt(name, forwarded.copy())
             if isinstance(result, Response):
                 kind = None if result.status not in RETRY_STATUSES else "5xx"
             else:
@@ -204,6 +217,40 @@ class L7Balancer(BalancerBase):
                     continue
             return failure
 
+    async def _hedged(self, pool: str, first: str, forwarded: Request, request: Request,
+                      tried: set[str]) -> tuple[str, Response | RequestError]:
+        """Send to ``first``; without an answer after ``hedge_after_s``, also to another backend.
+
+        The first good answer wins and the other attempt is cancelled (its
+        backend has the work already: that is the extra load hedging costs).
+        If both fail, the last failure is returned.
+        """
+        outcomes: list[tuple[str, Response | RequestError]] = []
+
+        async def attempt(name: str, scope) -> None:
+            result = await self._attempt(name, forwarded.copy())
+            outcomes.append((name, result))
+            good = isinstance(result, Response) and result.status not in RETRY_STATUSES
+            if good:
+                scope.cancel()
+
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(attempt, first, nursery.cancel_scope)
+            await self.sleep(self.hedge_after_s)  # cancelled if the first answered well in time
+            if not outcomes:
+                others = self._eligible(pool, self.sched.now, tried)
+                if others:
+                    second = self._policies[pool].choose(others, request, self.rng)
+                    tried.add(second)
+                    self.hedges += 1
+                    nursery.start_soon(attempt, second, nursery.cancel_scope)
+        for name, result in outcomes:
+            if isinstance(result, Response) and result.status not in RETRY_STATUSES:
+                if name != first:
+                    self.hedges_won += 1
+                return name, result
+        return outcomes[-1]
+
     def _answer(self, response: Response, name: str, request: Request) -> Response:
         headers = {**response.headers, "x-backend": name}
         if self.sticky and _sticky_backend(request) != name:
@@ -220,6 +267,9 @@ class L7Balancer(BalancerBase):
             d["unroutable"] = self.unroutable
         if self.limiter is not None:
             d["rate_limit"] = self.limiter.detail()
+        if self.hedge_after_s is not None:
+            d["hedges"] = self.hedges
+            d["hedges_won"] = self.hedges_won
         return d
 
 

@@ -70,7 +70,7 @@ class Load:
     def __init__(self, target: str, *, workload: Workload | None = None, timeout_s: float = 10.0,
                  retries: int = 0, retry_backoff_s: float = 0.05, client: str = "client",
                  region: str | None = None, name: str | None = None, headers: dict | None = None,
-                 resolver=None) -> None:
+                 resolver=None, propagate_deadline: bool = False) -> None:
         if not isinstance(target, str) or not target:
             raise ConfigError(f"target must be a host name, got {target!r}")
         check_positive("timeout_s", timeout_s)
@@ -93,6 +93,8 @@ class Load:
                                             for m in ("lookup", "query", "validate")):
             raise ConfigError(f"resolver must have lookup(), query() and validate() methods, got {resolver!r}")
         self.resolver = resolver
+        # with propagate_deadline, each attempt carries ``x-deadline``: the simulated time its client gives up
+        self.propagate_deadline = bool(propagate_deadline)
         self.sim: Sim | None = None
         self.metrics: ClientMetrics | None = None
         self.stopped = False
@@ -164,6 +166,8 @@ class Load:
             req = req.copy(hops=0)
         else:
             req.hops = 0
+        if self.propagate_deadline:
+            req.headers["x-deadline"] = repr(self.sched.now + self.timeout_s)
         target = self.target
         if self.resolver is not None:
             target = self.resolver.lookup(self, target)

@@ -159,6 +159,11 @@ class Node:
         """This host's queues as queueing theory sees them (``playground.Station``); none by default."""
         return ()
 
+
+    def _new_queue(self) -> deque:
+        """The accept queue: a FIFO deque; a component may return a deque subclass (LIFO, CoDel)."""
+        return deque()
+
     def on_crash(self) -> None:
         """Called when the host crashes: drop what lives in process memory."""
 
@@ -249,7 +254,7 @@ class Node:
     # -- engine side ---------------------------------------------------------------------
     def _reset_runtime(self, now: float) -> None:
         self._idle: list = []
-        self._queue: deque = deque()
+        self._queue: deque = self._new_queue()
         self._inflight: dict = {}
         self._workers = 0
         self._busy = TimeWeighted(now)
