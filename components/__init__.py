@@ -11,6 +11,8 @@ from .autoscaler import AutoScaler as AutoScaler
 from .balancer import L4Balancer as L4Balancer
 from .balancer import L7Balancer as L7Balancer
 from .balancer import Route as Route
+from .bulkhead import Bulkhead as Bulkhead
+from .bulkhead import BulkheadFull as BulkheadFull
 from .cache import CacheServer as CacheServer
 from .cache import CacheStore as CacheStore
 from .cache_aside import CacheAside as CacheAside
