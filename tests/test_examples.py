@@ -219,10 +219,36 @@ def rate_limit(out):
     find(r"20/s per client \(LB\):\s+polite clients 0 of \S+ failed \(0%\)", out)
 
 
+def circuit_breaker(out):
+    (share,) = find(r"Without a breaker: (\d+)% of pages failed while 'recs' was slow", out)
+    assert int(share) > 80
+    (guarded,) = find(r"With a breaker: (\S+)% of pages failed while 'recs' was slow", out)
+    assert num(guarded) < 2
+    (closed,) = find(r"Closed again at t=(\S+) s, after 'recs' recovered at t=50 s", out)
+    assert 50 <= num(closed) < 57
+
+
+def hedging(out):
+    (plain,) = find(r"No hedging:\s+p50 \S+ ms, p99 (\S+) ms", out)
+    hedged, extra = find(r"Hedge after 20 ms:\s+p50 \S+ ms, p99 (\S+) ms, backend requests \S+ \(\+(\S+)%\)", out)
+    assert num(hedged) < num(plain) / 5 and 1 < num(extra) < 10
+
+
+def load_shedding(out):
+    (fifo,) = find(r"FIFO:\s+(\d+)% answered in time", out)
+    (deadline,) = find(r"FIFO \+ deadline:\s+(\d+)% answered in time", out)
+    (lifo,) = find(r"LIFO:\s+(\d+)% answered in time", out)
+    (codel,) = find(r"CoDel 50 ms:\s+(\d+)% answered in time", out)
+    assert int(fifo) < 20 < int(deadline) < int(lifo) and int(codel) > 50
+
+
 CHECKS = {
     "autoscaling.py": autoscaling,
     "queue_writes.py": queue_writes,
     "rate_limit.py": rate_limit,
+    "circuit_breaker.py": circuit_breaker,
+    "hedging.py": hedging,
+    "load_shedding.py": load_shedding,
     "stage1_monolith.py": stage1,
     "stage2_separate_db.py": stage2,
     "stage3_horizontal.py": stage3,
