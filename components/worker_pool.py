@@ -81,14 +81,6 @@ class WorkerPool(AppServer):
         super()._attach(sim, rng)
         self._reset_work()
 
-    def on_restart(self) -> None:
-        super().on_restart()
-        self.in_hand = 0
-
-    def on_crash(self) -> None:
-        super().on_crash()
-        self.in_hand = 0
-
     async def run(self) -> None:
         for _ in range(self.consumers):
             self.spawn(self._consume)
