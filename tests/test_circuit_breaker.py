@@ -121,9 +121,9 @@ def test_circuit_breaker_keeps_the_app_up_on_a_fallback_and_closes_when_the_depe
     guarded = guarded_sim.run(70)
     # with one: the first two seconds of timeouts open it; pages are served from the fallback meanwhile
     assert window(guarded, 23, 50) < 0.02 and guarded.failed < 0.02 * guarded.sent
-    assert guarded.component("app").rejected < 0.005 * guarded.sent  # vs. more than 500 without
+    assert guarded.component("app").rejected < 100  # only before it opened (more than 500 without)
     fallbacks = [t for t, kind in served if kind == "fallback"]
-    assert len(fallbacks) > 0.9 * 40 * 27 and 21 < min(fallbacks) < 23
+    assert len(fallbacks) > 0.9 * 40 * 27 and 20.5 < min(fallbacks) < 23  # from the first timeouts on
     # it probed every open_s while "recs" was slow, and closed once it had healed
     opened = [t for t, _, to in breaker.transitions if to == "OPEN"]
     assert len(opened) >= 5 and 21 < opened[0] < 23  # 10 timeouts of 1 s, 8 workers waiting at a time
