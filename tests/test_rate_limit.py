@@ -92,7 +92,8 @@ def test_rate_limit_stops_a_noisy_client_without_hurting_the_others(at):
     polite = [limited.clients[f"polite{i}"] for i in range(5)]
     noisy = limited.clients["noisy"]
     assert all(c.failed == 0 and c.statuses.get(429, 0) == 0 for c in polite)
-    assert max(c.latency.p99_s for c in polite) < 0.2
+    assert max(c.latency.p50_s for c in polite) < 0.06  # about the 20 ms of CPU: as if alone
+    assert max(c.latency.p99_s for c in polite) < min(c.latency.p99_s for c in polite_free)
     # the noisy client gets its 20/s (plus the burst) and a 429 with Retry-After for the rest
     assert noisy.statuses[200] == pytest.approx(20 * 30 + 40, rel=0.05)
     assert noisy.statuses[429] > 0.8 * noisy.sent
