@@ -14,8 +14,8 @@ with a ``queue_discipline`` (FIFO, LIFO or CoDel shedding:
 ``components.queue_discipline``), deadlines that skip work a client has given
 up on (``components.deadline``), ``memory_mb`` with a per-request cost, OOM
 crash and restart, per-server session memory that is lost on crash. Not
-modelled: context-switch cost,
-garbage collection, the OS scheduler's preemption (CPU is non-preemptive FIFO).
+modelled: context-switch cost, garbage collection, the OS scheduler's
+preemption (CPU is non-preemptive FIFO).
 
 The handler is a plain async function ``handler(request, ctx)`` (fast) or a
 real ASGI app such as Quart (``app=``), called in process; both may spend CPU

@@ -32,7 +32,7 @@ from __future__ import annotations
 import json
 from typing import Any, Callable
 
-from playground import ConfigError, Node, Request, Response, TimeWeighted, WiringError
+from playground import ConfigError, Footprint, Node, Request, Response, TimeWeighted, WiringError
 from playground._errors import check_positive
 
 from .scaling import FleetMetrics, QueueDepth
@@ -56,7 +56,7 @@ def _busy_integral(node: Node, now: float) -> tuple[float, int]:
 
 
 class _Member:
-    __slots__ = ("name", "node", "state", "since", "busy_mark")
+    __slots__ = ("name", "node", "state", "since", "busy_mark", "launched_at", "stopped_at")
 
     def __init__(self, name: str, node: Node, state: str, since: float) -> None:
         self.name = name
@@ -64,6 +64,8 @@ class _Member:
         self.state = state  # booting -> in_service -> draining -> stopped
         self.since = since
         self.busy_mark = 0.0
+        self.launched_at = since  # billed from here ...
+        self.stopped_at: float | None = None  # ... to here
 
 
 class AutoScaler(Node):
@@ -130,6 +132,7 @@ class AutoScaler(Node):
             raise ConfigError(f"factory must return a Node (a component), got {node!r}")
         if node.name != name:
             raise ConfigError(f"factory must name the server it builds {name!r}, got {node.name!r}")
+        node.footprint = lambda: None  # priced through its group, for the time it was launched (footprint())
         return node
 
     def downstream(self) -> tuple[str, ...]:
@@ -191,6 +194,7 @@ class AutoScaler(Node):
                 del self.members[name]
             elif m.state == "draining":
                 m.state = "stopped"
+                m.stopped_at = self.sched.now
                 sim._stop_host(m.node)
         self._reset_figures(self.sched.now)
         self.fleet.append((0.0, self._count("in_service"), self._count("booting", "in_service", "draining")))
@@ -252,6 +256,7 @@ class AutoScaler(Node):
     def _launch(self) -> None:
         node = self._build()  # billed from now; it joins the simulation when it has booted
         member = self.members[node.name] = _Member(node.name, node, "booting", self.sched.now)
+        member.launched_at = self.sched.now
         self.launched += 1
         self._changed()
         self.sched.call_later(self.boot_s, self._booted, member)
@@ -289,6 +294,7 @@ class AutoScaler(Node):
             self.sched.call_later(DRAIN_POLL_S, self._drain_poll, member)
             return
         member.state = "stopped"
+        member.stopped_at = self.sched.now
         self.sim._stop_host(member.node)
         self.stopped += 1
         self._changed()
@@ -304,6 +310,26 @@ class AutoScaler(Node):
     def server_seconds(self) -> float:
         """Server-seconds billed this run (launched until stopped, booting and draining included)."""
         return self._billed.integral(self.sched.now) if self.sched else 0.0
+
+    def footprint(self) -> Footprint | None:
+        """The group's servers, each weighted by the share of the run it was billed (launched to stopped).
+
+        ``report.cost()`` prices every host for a whole month; a group priced
+        this way costs what its average fleet would, so cost follows the size.
+        """
+        now = self.sched.now if self.sched else 0.0
+        span = now - self._t0
+        cores = memory = 0.0
+        for m in self.members.values():
+            fp = type(m.node).footprint(m.node)
+            if fp is None or fp.kind != "app":
+                continue
+            start = max(m.launched_at, self._t0)
+            end = now if m.stopped_at is None else m.stopped_at
+            share = max(0.0, end - start) / span if span > 0 else (1.0 if m.state == "in_service" else 0.0)
+            cores += fp.cores * share
+            memory += fp.memory_gb * share
+        return Footprint("app", cores=cores, memory_gb=memory) if cores or memory else None
 
     async def handle(self, request: Request) -> Response:
         return Response(200, {"content-type": "application/json"}, json.dumps(self.detail()).encode())

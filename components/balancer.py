@@ -18,7 +18,10 @@ crash; what they learnt (health, ejections, the connection table) is lost.
 
 Modelled: routing rules, policies (``components.policies``), sticky cookies,
 per-attempt timeouts, retries bounded by a retry budget, rate limits
-(``components.rate_limit``, L7 only), health and outlier state
+(``components.rate_limit``, L7 only), hedged requests (``hedge_after_s``: a
+second attempt on another backend after that long without an answer, the
+first good answer wins, L7 only), a circuit breaker per backend
+(``circuit_breaker=``, ``components.circuit_breaker``), health and outlier state
 (``components.health``) kept per backend by ``components.backend_pool``,
 backends added and removed at run time (an autoscaler; a removed backend
 finishes what it holds). Left out: TLS, HTTP/2 multiplexing, request

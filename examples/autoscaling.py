@@ -57,7 +57,7 @@ def measure(fleet: str, seed: int = 1) -> dict:
     lag = window(report, SPIKE.at_s, SPIKE.at_s + 40)  # before the first new servers are in service
     settled = window(report, SPIKE.at_s + 100, SPIKE.at_s + SPIKE.for_s)
     ready = [t for t, e in report.events if e.endswith("in service")]
-    return {"report": report, "server_hours": server_s / 3600, "spike": spike, "lag": lag, "settled": settled,
+    return {"report": report, "server_hours": server_s / 3600, "cost": report.cost().total_per_month, "spike": spike, "lag": lag, "settled": settled,
             "errors": report.failed,
             "first_ready_s": ready[0] if ready else None}
 
@@ -70,6 +70,8 @@ def main() -> dict:
     for fleet, r in results.items():
         print(f"{labels[fleet]:>17}: spike p99 (worst second) {r['spike']['worst_p99_s'] * 1000:7,.0f} ms, "
               f"errors {r['errors']:6,}, server-hours {r['server_hours']:.2f}")
+    print("report.cost() at this rate for a month: " + ", ".join(
+        f"{labels[f]} ${r['cost']:,.0f}" for f, r in results.items()))
     auto = results["auto"]
     print(f"Autoscaled lag: first new server in service at t={auto['first_ready_s']:g} s; worst p99 "
           f"{auto['lag']['worst_p99_s'] * 1000:,.0f} ms in the first 40 s of the spike, "

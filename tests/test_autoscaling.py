@@ -149,3 +149,15 @@ def test_scale_in_drains_a_server_before_stopping_it():
     stopped = [n for n, c in report.components.items() if n.startswith("web-") and not c.up]
     assert len(stopped) == detail["stopped"]
     assert web.size + detail["booting"] + detail["draining"] == 1 + detail["launched"] - detail["stopped"]
+
+
+def test_the_bill_follows_the_fleet_size():
+    auto, auto_hours, _ = spike_run("auto")
+    peak, _, _ = spike_run("peak")
+    web = auto.component("web")
+    per_server = AppServer("x", cores=2).footprint()
+    # the group stands for its average fleet: server-seconds / run time servers of 2 cores each
+    assert web.footprint.cores == pytest.approx(per_server.cores * auto_hours * 3600 / auto.duration_s, rel=0.05)
+    assert all(auto.component(n).footprint is None for n in auto.components if n.startswith("web-"))
+    ratio = auto.cost().total_per_month / peak.cost().total_per_month
+    assert 0.3 < ratio < 0.8  # cheaper than the fleet sized for the peak (which also pays its balancer)
