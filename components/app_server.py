@@ -95,10 +95,6 @@ class Context:
         # a loop the wiring checks cannot see (a handler calling itself) still ends as 508
         request.hops = max(request.hops, self.request.hops)
         request.trace = self.request.trace  # a traced request's calls join its trace (None: not traced)
-
-
-        if request.trace is None:
-            request.trace = self.request.trace  # a traced request's calls join its trace
         deadline = self.request.headers.get(DEADLINE_HEADER)
         if deadline is not None:  # the caller's remaining time travels with the call
             timeout_s = self._within_deadline(host, deadline, timeout_s)

@@ -159,7 +159,6 @@ class Node:
         """This host's queues as queueing theory sees them (``playground.Station``); none by default."""
         return ()
 
-
     def _new_queue(self) -> deque:
         """The accept queue: a FIFO deque; a component may return a deque subclass (LIFO, CoDel)."""
         return deque()
