@@ -389,12 +389,12 @@ class Sim(FaultVerbs):
             self.running = False
             self.net.active = False
             self._loads_scope = None
+            self._hosts_nursery = None
             sched.on_failure = None
             self._watchdog.stop()
         if sched.failure is not None:
             failure, sched.failure = sched.failure, None
             raise failure
-            self._hosts_nursery = None
         self.last_report = report
         return report
 
