@@ -80,6 +80,25 @@ def test_regions_behind_dns_serve_a_million_users():
     assert step.throughput_per_s > 0.95 * step.offered_per_s
 
 
+BEYOND = LadderOptions(duration_s=0.02)  # 200,000 requests/s at ten million users: a short step
+
+
+def test_beyond_a_million_holds_ten_million_users_and_past_the_fleet_the_edge_sheds_with_429():
+    ok = run_step(stage("6").build, 10_000_000, BEYOND)
+    assert not ok.broke, ok.why
+    assert ok.throughput_per_s > 0.95 * ok.offered_per_s and ok.error_rate == 0.0
+    broke = run_step(stage("6").build, 20_000_000, BEYOND)
+    assert broke.broke and broke.bottleneck == "edge (rate limit: 429)"
+    assert broke.errors.get("429", 0) > 0.9 * sum(broke.errors.values()) and broke.error_rate > 0.2
+    assert broke.p99_s < 0.5  # what the edge lets through is still served fast
+
+
+def test_stage_6_runs_only_when_asked_for():
+    six = stage("6")
+    assert not six.in_default and six.users == (1_000_000, 10_000_000, 20_000_000)
+    assert [s.key for s in STAGES if s.in_default] == ["1", "2", "3", "4", "5"]
+
+
 def test_vertical_scaling_has_no_failover():
     vertical = LadderOptions(target_requests=6_000, scaling="vertical")
     step = run_step(stage("3").build, 10_000, vertical)
@@ -116,7 +135,7 @@ def test_a_fixed_step_duration_can_be_chosen():
 def test_bad_options_name_the_value():
     with pytest.raises(ConfigError, match=r"^scaling must be 'horizontal' or 'vertical', got 'diagonal'$"):
         LadderOptions(scaling="diagonal")
-    with pytest.raises(ConfigError, match=r"^unknown stage '9' \(stages: 1, 2, 3, 4, 5\)$"):
+    with pytest.raises(ConfigError, match=r"^unknown stage '9' \(stages: 1, 2, 3, 4, 5, 6\)$"):
         run_ladder(LadderOptions(users=(5,)), stages=["9"])
 
 

@@ -6,7 +6,10 @@ Five stages, each a topology built from ``components``:
 2. app server + a separate database server;
 3. N app servers behind an L7 load balancer (a server crashes mid-run: failover);
 4. + an LRU cache in front of the database (cache-aside) and a CDN for static files;
-5. + DNS in front, two balancers, several regions.
+5. + DNS in front, two balancers, several regions;
+6. beyond a million (``--stages 6``, not in the default run): an autoscaled app
+   tier, a rate-limited edge, writes through a queue, a sharded database with
+   failover - ten million users (``beyond.py``).
 
 Each is driven with a rising population until it breaks (p99 over the SLO or
 errors over the threshold); the table names the bottleneck, and the next stage

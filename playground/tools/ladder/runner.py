@@ -130,6 +130,10 @@ def _saturation(stats) -> tuple[float, str]:
                 "cache": "operations", "balancer": "capacity", "cdn": "edge capacity"}.get(stats.kind, "capacity")
     if stats.kind == "database" and "io_utilisation" in d:
         util = max(util, d["io_utilisation"])
+    limit = d.get("rate_limit")
+    if isinstance(limit, dict) and limit.get("limited"):  # at its limit: offered / admitted
+        allowed = max(1, limit.get("allowed", 0))
+        return max(util, (allowed + limit["limited"]) / allowed), "rate limit: 429"
     if d.get("oom_kills"):  # the CPU fell behind, queues grew, and memory ran out
         return max(util, 1.0), f"{resource}, then memory: OOM"
     return util, resource
@@ -167,14 +171,20 @@ def run_step(build: Callable[[int, LadderOptions], Any], users: int, opts: Ladde
     db_q = sum(d.detail.get("reads", 0) + d.detail.get("writes", 0) for d in dbs) / duration if dbs else None
     db_u = max((max(d.utilisation, d.detail.get("io_utilisation", 0.0)) for d in dbs), default=None)
     bounds = report.theory().bounds
+    # a 429 is an answer (the report counts it as one), but for the ladder it is a user turned away
+    shed = sum(c.statuses.get(429, 0) for c in report.clients.values())
+    errors = {**report.errors, **({"429": shed} if shed else {})}
+    done = report.ok + report.failed
+    error_rate = (report.failed + shed) / done if done else 0.0
     why = []
     if report.p99_s > opts.slo_p99_s:
         why.append(f"p99 {report.p99_s * 1000:.0f} ms > SLO {opts.slo_p99_s * 1000:.0f} ms")
-    if report.error_rate > opts.max_error_rate:
-        why.append(f"errors {report.error_rate:.1%} > {opts.max_error_rate:.0%}")
+    if error_rate > opts.max_error_rate:
+        why.append(f"errors {error_rate:.1%} > {opts.max_error_rate:.0%}")
     return StepResult(
-        users=users, offered_per_s=offered, throughput_per_s=report.throughput_per_s, p50_s=report.p50_s,
-        p99_s=report.p99_s, error_rate=report.error_rate, errors=report.errors, bottleneck=neck,
+        users=users, offered_per_s=offered, throughput_per_s=max(0.0, report.throughput_per_s - shed / duration),
+        p50_s=report.p50_s,
+        p99_s=report.p99_s, error_rate=error_rate, errors=errors, bottleneck=neck,
         bottleneck_utilisation=util, cache_hit_ratio=hit_ratio, db_queries_per_s=db_q, db_utilisation=db_u,
         broke=bool(why), why="; ".join(why), events=report.events,
         cost_per_month=report.cost().total_per_month,

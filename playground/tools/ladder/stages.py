@@ -40,10 +40,15 @@ CLIENT_TIMEOUT_S = 5.0
 
 @dataclass(frozen=True)
 class Stage:
+    """One rung. ``users`` replaces the ladder's default populations for this stage; a stage that is
+    not ``in_default`` runs only when asked for (``--stages 6``)."""
+
     key: str
     title: str
     story: str
     build: Callable[[int, LadderOptions], Sim]
+    users: tuple[int, ...] | None = None
+    in_default: bool = True
 
 
 def _load(sim: Sim, target: str, users: int, opts: LadderOptions, **kw) -> None:
@@ -274,6 +279,13 @@ def build_global(users: int, opts: LadderOptions) -> Sim:
     return sim
 
 
+# -- 6. beyond a million: see beyond.py -------------------------------------------------------------------
+def build_beyond(users: int, opts: LadderOptions) -> Sim:
+    from .beyond import build_beyond as build
+
+    return build(users, opts)
+
+
 STAGES = [
     Stage("1", "monolith", "App and database share one 2-core machine: CPU saturates, memory fills, "
           "requests queue, time out and fail.", build_monolith),
@@ -285,4 +297,8 @@ STAGES = [
           "off the database; the app tier's CPU is the next limit.", build_cached),
     Stage("5", "+ DNS, regions", "Geo DNS in front of two balancers per region, app servers, a cache and a read "
           "replica in each region: a million users.", build_global),
+    Stage("6", "beyond a million", "An autoscaled app tier behind a rate-limited edge, writes through a queue, "
+          "reads through a cache cluster, 8 database shards with replicas and failover: ten million users; past "
+          "the fleet's largest size the edge sheds the excess with 429s.", build_beyond,
+          users=(1_000_000, 10_000_000, 20_000_000), in_default=False),
 ]

@@ -9,7 +9,7 @@ from rich.console import Console, Group
 from rich.table import Table
 
 from ..._errors import ConfigError
-from .runner import LadderOptions, StageResult, StepResult, run_step
+from .runner import DEFAULT_USERS, LadderOptions, StageResult, StepResult, run_step
 from .stages import STAGES, Stage
 
 __all__ = ["LadderResult", "run_ladder"]
@@ -71,7 +71,9 @@ class LadderResult:
     stages: list[StageResult]
 
     def comparison(self) -> Table:
-        t = Table(title="From 5 users to 1 million: the comparison", title_justify="left")
+        top = max((s.users for st in self.stages for s in st.steps), default=0)
+        t = Table(title=f"From 5 users to {'1 million' if top <= 1_000_000 else _users(top)}: the comparison",
+                  title_justify="left")
         for col in ("stage", "holds (SLO)", "breaks at", "predicted", "bottleneck there", "p99 at best", "hit",
                     "db q/s", "$/month", "$/mo per 1k users"):
             if col in ("stage", "bottleneck there"):
@@ -137,12 +139,17 @@ def run_ladder(options: LadderOptions | None = None, stages: Sequence[str] | Non
     opts = options or LadderOptions()
     chosen: list[Stage] = []
     keys = [s.key for s in STAGES]
-    for key in stages or keys:
+    for key in stages or [s.key for s in STAGES if s.in_default]:
         if str(key) not in keys:
             raise ConfigError(f"unknown stage {key!r} (stages: {', '.join(keys)})")
         chosen.append(next(s for s in STAGES if s.key == str(key)))
     results = []
-    total = len(chosen) * len(opts.users)
+    default_users = opts.users == DEFAULT_USERS  # a stage with its own populations uses them unless asked
+
+    def users_of(stage: Stage) -> tuple[int, ...]:
+        return stage.users if stage.users is not None and default_users else opts.users
+
+    total = sum(len(users_of(s)) for s in chosen)
     bar = None
     if progress and console is not None:
         from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
@@ -156,7 +163,8 @@ def run_ladder(options: LadderOptions | None = None, stages: Sequence[str] | Non
             steps: list[StepResult] = []
             latest: list = []  # the last step's full report, when pages are wanted
             page = None  # the report the stage's page shows: the first step that broke, else the last
-            for users in opts.users:
+            populations = users_of(stage)
+            for users in populations:
                 if bar is not None:
                     bar.update(task, description=f"stage {stage.key} ({stage.title}): {_users(users)} users")
                 step = run_step(stage.build, users, opts, None if html_dir is None else latest.append)
@@ -168,7 +176,7 @@ def run_ladder(options: LadderOptions | None = None, stages: Sequence[str] | Non
                     bar.advance(task)
                 if step.broke and opts.stop_at_break:
                     if bar is not None:
-                        bar.advance(task, len(opts.users) - len(steps))
+                        bar.advance(task, len(populations) - len(steps))
                     break
             result = StageResult(stage.key, stage.title, stage.story, steps)
             results.append(result)
