@@ -71,7 +71,7 @@ def test_a_handler_that_awaits_asyncio_is_told_this_runs_on_trio():
     sim, report = one_app(handler)
     (record,) = report.components["app"].errors
     assert (record.error, record.message, record.hint) == ("RuntimeError", "no running event loop", ASYNCIO_HINT)
-    assert "this runs on trio, not asyncio" in report.render()
+    assert "this runs on trio, not asyncio" in report.render(width=200)  # one line: a hint wraps at 100 columns
 
 
 def test_a_handler_with_the_wrong_signature_is_refused_when_built():
