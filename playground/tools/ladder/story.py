@@ -5,6 +5,7 @@ import json
 from dataclasses import dataclass
 from typing import Sequence
 
+from rich import box
 from rich.console import Console, Group
 from rich.table import Table
 
@@ -73,11 +74,12 @@ class LadderResult:
     def comparison(self) -> Table:
         top = max((s.users for st in self.stages for s in st.steps), default=0)
         t = Table(title=f"From 5 users to {'1 million' if top <= 1_000_000 else _users(top)}: the comparison",
-                  title_justify="left")
-        for col in ("stage", "holds (SLO)", "breaks at", "predicted", "bottleneck there", "p99 at best", "hit",
-                    "db q/s", "$/month", "$/mo per 1k users"):
+                  title_justify="left", box=box.SIMPLE_HEAD, padding=(0, 1), pad_edge=False, collapse_padding=True)
+        # 100 columns: the two text columns wrap, every figure keeps its width
+        for col in ("stage", "holds", "breaks", "predicted", "bottleneck there", "p99 ok", "hit", "db q/s",
+                    "$/month", "$/1k users"):  # $/1k users: $/month per 1,000 users
             if col in ("stage", "bottleneck there"):
-                t.add_column(col, justify="left", ratio=1)
+                t.add_column(col, justify="left", ratio=1, min_width=12)
             else:
                 t.add_column(col, justify="right", no_wrap=True)
         for st in self.stages:
@@ -85,7 +87,7 @@ class LadderResult:
             best: StepResult | None = ok[-1] if ok else None
             broke = st.broke_at
             t.add_row(f"{st.key}. {st.title}", _users(st.max_users_ok) if ok else "none",
-                      _users(broke.users) if broke else "did not break",
+                      _users(broke.users) if broke else f"> {_users(top)}",
                       _approx_users(st.predicted_break),
                       broke.bottleneck if broke else (best.bottleneck if best else "-"),
                       _ms(best.p99_s) + " ms" if best else "-",
