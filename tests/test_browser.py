@@ -6,9 +6,6 @@ chromium-driver``); never a downloaded browser. Skipped when either is missing.
 """
 from __future__ import annotations
 
-import os
-import shutil
-
 import pytest
 
 from components import AppServer, L7Balancer
@@ -17,22 +14,9 @@ from playground.tools.live import serve_in_thread
 
 pytestmark = pytest.mark.browser
 
-CHROMIUM = shutil.which("chromium")
-CHROMEDRIVER = shutil.which("chromedriver")
-if CHROMIUM is None or CHROMEDRIVER is None:
-    # .ci/run installs them and sets PLAYGROUND_REQUIRE_BROWSER, so CI cannot pass by skipping
-    if os.environ.get("PLAYGROUND_REQUIRE_BROWSER"):
-        raise RuntimeError("PLAYGROUND_REQUIRE_BROWSER is set but chromium/chromedriver are not installed")
-    pytest.skip("needs chromium and chromium-driver (apt-get install chromium chromium-driver)",
-                allow_module_level=True)
-webdriver = pytest.importorskip("selenium.webdriver", reason="needs selenium (pip install 'playground[browser]')")
+from _chromium import start_browser  # noqa: E402 - skips this module without a browser
 from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
-
-FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync",
-         "--disable-dev-shm-usage", "--window-size=1400,1000")
-
 
 def two_apps_with_users() -> Sim:
     sim = Sim(seed=1, realtime=True)
@@ -45,13 +29,7 @@ def two_apps_with_users() -> Sim:
 
 @pytest.fixture
 def browser(tmp_path):
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for flag in FLAGS:
-        options.add_argument(flag)
-    options.add_argument(f"--user-data-dir={tmp_path / 'profile'}")
-    driver = webdriver.Chrome(options=options, service=webdriver.ChromeService(executable_path=CHROMEDRIVER))
-    driver.set_page_load_timeout(120)  # hang guards: a busy machine is slow, not broken
+    driver = start_browser(tmp_path / "profile")
     try:
         yield driver
     finally:

@@ -1,13 +1,10 @@
 """The HTML run report in a real browser: open the file, move the time slider, watch a host go down.
 
-Same driver setup as ``test_browser.py``: Debian's headless Chromium and its
+Same driver as ``test_browser.py`` (``tests/_chromium.py``): Debian's headless Chromium and its
 chromedriver through selenium; skipped when they are missing unless
 PLAYGROUND_REQUIRE_BROWSER is set (as CI does).
 """
 from __future__ import annotations
-
-import os
-import shutil
 
 import pytest
 
@@ -16,31 +13,14 @@ from playground import OpenLoop, Sim
 
 pytestmark = pytest.mark.browser
 
-CHROMIUM = shutil.which("chromium")
-CHROMEDRIVER = shutil.which("chromedriver")
-if CHROMIUM is None or CHROMEDRIVER is None:
-    if os.environ.get("PLAYGROUND_REQUIRE_BROWSER"):
-        raise RuntimeError("PLAYGROUND_REQUIRE_BROWSER is set but chromium/chromedriver are not installed")
-    pytest.skip("needs chromium and chromium-driver (apt-get install chromium chromium-driver)",
-                allow_module_level=True)
-webdriver = pytest.importorskip("selenium.webdriver", reason="needs selenium (pip install 'playground[browser]')")
+from _chromium import start_browser  # noqa: E402 - skips this module without a browser
 from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.common.keys import Keys  # noqa: E402
-
-FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync",
-         "--disable-dev-shm-usage", "--window-size=1400,1000")
 
 
 @pytest.fixture
 def browser(tmp_path):
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for flag in FLAGS:
-        options.add_argument(flag)
-    options.add_argument(f"--user-data-dir={tmp_path / 'profile'}")
-    driver = webdriver.Chrome(options=options, service=webdriver.ChromeService(executable_path=CHROMEDRIVER))
-    driver.set_page_load_timeout(20)
+    driver = start_browser(tmp_path / "profile")
     try:
         yield driver
     finally:
