@@ -113,6 +113,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--tracemalloc", action="store_true",
                         help="also print the allocations that grew between 20%% and 100%% of the run (slow)")
     parser.add_argument("--no-report", action="store_true", help="skip the run's report table")
+    parser.add_argument("--progress", action="store_true", help="print each RSS sample to stderr as it is taken")
     args = parser.parse_args(argv)
     if args.requests < 1:
         parser.error(f"--requests must be >= 1, got {args.requests}")
@@ -124,9 +125,16 @@ def main(argv: list[str] | None = None) -> int:
     duration_s = args.requests / args.rate * 1.005  # Poisson: five standard deviations over the target
     samples: list[tuple[float, int, float]] = []
     snapshots: dict[str, tracemalloc.Snapshot] = {}
+    wall0 = time.perf_counter()
+
+    def sample(t: float) -> None:  # printed as it is taken, so a long run shows its curve while it goes
+        samples.append((t, load.metrics.sent, rss_mib()))
+        if args.progress:
+            print(f"  at {t:,.0f} simulated s: {samples[-1][1]:,} sent, RSS {samples[-1][2]:.1f} MiB "
+                  f"({time.perf_counter() - wall0:,.0f} s wall)", file=sys.stderr, flush=True)
+
     for i in range(1, args.samples + 1):
-        t = duration_s * i / args.samples
-        sim.at(t, lambda t=t: samples.append((t, load.metrics.sent, rss_mib())))
+        sim.at(duration_s * i / args.samples, sample, duration_s * i / args.samples)
     if args.tracemalloc:
         tracemalloc.start()
         sim.at(duration_s * 0.2, lambda: snapshots.setdefault("20%", tracemalloc.take_snapshot()))
