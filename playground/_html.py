@@ -219,9 +219,9 @@ def client_charts(report: "Report") -> Section:
     p99: dict[float, float] = {}
     for rows in report.series.values():
         for r in rows:
-            t = r.t_s + 0.5
-            ok[t] = ok.get(t, 0) + r.ok
-            err[t] = err.get(t, 0) + r.errors
+            t = r.t_s + r.dt_s / 2  # a row is a second, or longer once a long run's rows merged
+            ok[t] = ok.get(t, 0) + r.ok / r.dt_s
+            err[t] = err.get(t, 0) + r.errors / r.dt_s
             if r.ok:
                 p50.setdefault(t, []).append((r.p50_s, r.ok))
                 p99[t] = max(p99.get(t, 0.0), r.p99_s)

@@ -4,7 +4,8 @@ Latencies go into HDR histograms (the ``hdrhistogram`` package: fixed memory,
 about 0.1% value precision at three significant figures), never into a list of
 samples. Counters are plain integers. Quantities that change over time (queue
 length, busy cores) are integrated over virtual time, so their mean is a true
-time average. A per-second series keeps one small record per second.
+time average. A per-second series keeps one small record per second, up to
+``SERIES_MAX_ROWS``; past that, old rows merge in pairs (as a host's series does).
 """
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ __all__ = ["LatencyHistogram", "LatencySummary", "TimeWeighted", "ClientMetrics"
 
 _US = 1_000_000
 _HIGHEST_US = 3_600 * _US  # one hour
+SERIES_MAX_ROWS = 3_600  # a load's series rows before old ones merge in pairs (an hour of seconds)
 
 
 @dataclass(frozen=True)
@@ -225,7 +227,7 @@ class TimeWeighted:
 
 @dataclass(frozen=True)
 class SeriesRow:
-    """One second of a run, as the client saw it."""
+    """One interval of a run (normally a second; longer once a long run's rows merge), as the client saw it."""
 
     t_s: float
     ok: int
@@ -233,19 +235,21 @@ class SeriesRow:
     p50_s: float
     p99_s: float
     mean_s: float = 0.0
+    dt_s: float = 1.0
 
 
 class _Bucket:
     """One interval's counts. Its histogram is summarised and dropped when the
     interval closes, so a long run keeps a few numbers per second, not a histogram."""
 
-    __slots__ = ("ok", "errors", "hist", "p50_s", "p99_s", "mean_s")
+    __slots__ = ("ok", "errors", "hist", "p50_s", "p99_s", "mean_s", "span")
 
     def __init__(self) -> None:
         self.ok = 0
         self.errors = 0
         self.hist: LatencyHistogram | None = LatencyHistogram(2)
         self.p50_s = self.p99_s = self.mean_s = 0.0
+        self.span = 1  # intervals covered: more once merged with later ones
 
     def record(self, latency_s: float) -> None:
         self.ok += 1
@@ -258,12 +262,25 @@ class _Bucket:
             (self.p50_s, self.p99_s), self.mean_s = h.percentiles((50, 99)), h.mean_s
             self.hist = None
 
-    def row(self, t_s: float) -> SeriesRow:
+    def row(self, t_s: float, interval_s: float = 1.0) -> SeriesRow:
         h = self.hist
+        dt = self.span * interval_s
         if h is None:
-            return SeriesRow(t_s, self.ok, self.errors, self.p50_s, self.p99_s, self.mean_s)
+            return SeriesRow(t_s, self.ok, self.errors, self.p50_s, self.p99_s, self.mean_s, dt)
         p50, p99 = h.percentiles((50, 99))
-        return SeriesRow(t_s, self.ok, self.errors, p50, p99, h.mean_s)
+        return SeriesRow(t_s, self.ok, self.errors, p50, p99, h.mean_s, dt)
+
+    def merged(self, later: "_Bucket", gap: int) -> "_Bucket":
+        """This closed interval and a ``later`` one ``gap`` intervals on, as one: counts add, p50 and
+        the mean weight by answers, p99 keeps the larger (a merged p99 never hides a bad second)."""
+        m = _Bucket.__new__(_Bucket)
+        n = self.ok + later.ok
+        m.ok, m.errors, m.hist = n, self.errors + later.errors, None
+        m.p50_s = (self.p50_s * self.ok + later.p50_s * later.ok) / n if n else 0.0
+        m.p99_s = max(self.p99_s, later.p99_s)
+        m.mean_s = (self.mean_s * self.ok + later.mean_s * later.ok) / n if n else 0.0
+        m.span = gap + later.span
+        return m
 
 
 @dataclass(frozen=True)
@@ -321,10 +338,11 @@ class ClientMetrics:
     """
 
     def __init__(self, name: str, start: float, interval_s: float = 1.0, *, measure_from: float | None = None,
-                 windows: bool = False) -> None:
+                 windows: bool = False, max_rows: int = SERIES_MAX_ROWS) -> None:
         self.name = name
         self.start = start
         self.interval_s = interval_s
+        self.max_rows = max(max_rows, 4)
         self.measure_from = start if measure_from is None else measure_from
         self.windows: dict[int, _Window] | None = {} if windows else None
         self.sent = 0
@@ -350,7 +368,20 @@ class ClientMetrics:
                 if old is not None:
                     old.close()
                 self._current = i
+                if len(self._series) > self.max_rows:
+                    self._merge_old()
         return b
+
+    def _merge_old(self) -> None:
+        """Flat memory: merge the closed intervals in adjacent pairs, all but the newest closed one
+        (a live dashboard reads it next) and the open one. Keys stay in time order (time only moves on)."""
+        items = list(self._series.items())
+        old, keep = items[:-2], items[-2:]
+        merged = {i: a.merged(b, j - i) for (i, a), (j, b) in zip(old[0::2], old[1::2])}
+        if len(old) % 2:
+            merged[old[-1][0]] = old[-1][1]
+        merged.update(keep)
+        self._series = merged
 
     def _window(self, start: float) -> _Window:
         i = int((start - self.start) / self.interval_s)
@@ -433,7 +464,7 @@ class ClientMetrics:
         return stats, hist
 
     def series(self) -> list[SeriesRow]:
-        return [self._series[i].row(i * self.interval_s) for i in sorted(self._series)]
+        return [self._series[i].row(i * self.interval_s, self.interval_s) for i in sorted(self._series)]
 
     def stats(self, now: float, duration_s: float | None = None) -> ClientStats:
         """Figures at ``now``; ``duration_s`` (default: since the start) is what throughput divides by."""

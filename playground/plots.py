@@ -72,12 +72,12 @@ def plot_run(report: "Report", path, *, title: str | None = None) -> Path:
     series = _rows(report)
     nan = float("nan")
     for name, rows in series.items():
-        t = [r.t_s + 0.5 for r in rows]  # a row covers one second: draw it at its middle
+        t = [r.t_s + r.dt_s / 2 for r in rows]  # a row covers a second (more once merged): draw it at its middle
         lat.plot(t, [r.p50_s * 1000 if r.ok else nan for r in rows], label=f"{name} p50")  # gaps stay gaps
         lat.plot(t, [r.p99_s * 1000 if r.ok else nan for r in rows], label=f"{name} p99")
-        thr.plot(t, [r.ok for r in rows], label=f"{name} ok/s")
+        thr.plot(t, [r.ok / r.dt_s for r in rows], label=f"{name} ok/s")
         if any(r.errors for r in rows):
-            thr.plot(t, [r.errors for r in rows], label=f"{name} errors/s", linestyle=":")
+            thr.plot(t, [r.errors / r.dt_s for r in rows], label=f"{name} errors/s", linestyle=":")
     lat.set_ylabel("latency (ms)")
     thr.set_ylabel("requests per second")
     thr.set_xlabel("simulated time (s)")

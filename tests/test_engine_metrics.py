@@ -114,3 +114,21 @@ def test_littles_law_with_the_offered_rate_and_the_queueing_theory_behind_it():
     assert server.residence.mean_s == pytest.approx(wait + 1 / 150, rel=0.05)
     assert server.utilisation == pytest.approx(1000 / 1200, rel=0.03)
     assert report.latency.mean_s == pytest.approx(server.residence.mean_s, rel=1e-9)  # zero-latency links
+
+
+def test_a_long_runs_load_series_stays_bounded_and_keeps_every_answer():
+    from playground._metrics import ClientMetrics
+
+    m = ClientMetrics("users", 0.0, max_rows=8)
+    for second in range(1000):  # a quiet second every ten: the series is sparse
+        if second % 10 == 9:
+            continue
+        for k in range(3):
+            m.record_ok(second + 0.1 * k, 0.010 if second != 500 else 0.500)
+        m.record_error(second + 0.5, "timeout")
+        assert len(m._series) <= 8 + 1
+    rows = m.series()
+    assert sum(r.ok for r in rows) == 900 * 3 and sum(r.errors for r in rows) == 900
+    assert all(a.t_s + a.dt_s <= b.t_s for a, b in zip(rows, rows[1:]))  # in order, no overlap
+    assert any(r.dt_s > 1 for r in rows) and rows[-1].dt_s == 1.0  # old rows merged, the newest are seconds
+    assert max(r.p99_s for r in rows) > 0.4  # a merged p99 keeps the bad second
