@@ -316,7 +316,7 @@ class OpenLoop(Load):
             return self._finish()
         i = self._i
         conns = self._conns
-        conn = conns[i % len(conns)] if conns else next(self._conn_ids)
+        conn = conns[i % len(conns)] if conns else 0  # 0: a new connection per request (Request.conn)
         pending = self._new_request(i, conn)
         if pending is not None:
             self._issue(pending)

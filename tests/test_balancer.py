@@ -11,7 +11,7 @@ from components import (AppServer, BackendState, ConsistentHash, HealthCheck, L4
                         LeastConnections, OutlierDetection, PowerOfTwoChoices, Random, RetryBudget, RoundRobin,
                         Route, SourceIPHash, WeightedRoundRobin)
 from components.health import HealthTracker, OutlierTracker, RetryBudgetTracker, slow_start_factor
-from playground import ConfigError, Node, Request, Response, Sim, WiringError
+from playground import ConfigError, Node, OpenLoop, Request, Response, Sim, WiringError
 
 
 def backends(*spec) -> list[BackendState]:
@@ -281,3 +281,19 @@ def test_an_l4_balancer_neither_reads_nor_writes_http():
     b = run_script(L4Balancer("nlb", ["app1", "app2", "app3"]), script)
     assert [a.text for a in b.answers] == ["app1"] * 3  # one connection, one backend, cookie ignored
     assert all("x-backend" not in a.headers and a.headers["x-seen-xff"] == "" for a in b.answers)
+
+
+@pytest.mark.parametrize("connections", [None, 3])
+def test_an_l4_balancers_connection_table_holds_open_connections_not_past_requests(connections):
+    async def ok(request, ctx):
+        return Response(200)
+
+    sim = Sim(seed=3)
+    sim.add(L4Balancer("nlb", ["app1", "app2"]))
+    for name in ("app1", "app2"):
+        sim.add(AppServer(name, ok))
+    sim.load(OpenLoop("nlb", rate=500, connections=connections))
+    report = sim.run(4)
+    assert report.ok > 1500
+    # None: a new connection per request, so nothing to remember once it is answered; 3: three keep-alives
+    assert report.components["nlb"].detail["connections"] == (connections or 0)
