@@ -27,6 +27,7 @@ effect of a real system made the difference.
 """
 from __future__ import annotations
 
+import functools
 import io
 import json
 import math
@@ -221,10 +222,15 @@ def _count(n: float) -> str:
 # -- the computation ------------------------------------------------------------------------
 
 
+# the quantile is a pure function of (q, df), and dear to compute (bisection over a numeric
+# integral); a report's stations share a handful of batch counts, and so do the runs of a process
+_t_quantile = functools.lru_cache(maxsize=1024)(student_t_quantile)
+
+
 def _batch_ci(values: list[float], confidence: float) -> float:
     if len(values) < 2:
         return math.inf
-    return student_t_quantile(0.5 + confidence / 2, len(values) - 1) * statistics.stdev(values) / math.sqrt(len(values))
+    return _t_quantile(0.5 + confidence / 2, len(values) - 1) * statistics.stdev(values) / math.sqrt(len(values))
 
 
 def _context(report: "Report") -> dict[str, list[str]]:
