@@ -115,7 +115,7 @@ def sweep(build: Callable | str, grid: Mapping[str, Sequence] | None = None, *, 
     except KeyboardInterrupt:
         result.interrupted = True
         if own:
-            _stop_pool(pool)
+            stop_pool(pool)
             own = False
     finally:
         if own:
@@ -283,15 +283,20 @@ def _executor(executor, workers, fn, ref, n_tasks):
         portable = _portable(fn, ref, fork=True)
         if portable is None:  # a lambda or a local function cannot reach another process
             return None, False, fn
-        n = min(workers or os.cpu_count() or 1, n_tasks)
-        ctx = multiprocessing.get_context("fork" if "fork" in multiprocessing.get_all_start_methods() else None)
-        return ProcessPoolExecutor(max_workers=n, mp_context=ctx, initializer=_worker_init), True, portable
+        return local_pool(min(workers or os.cpu_count() or 1, n_tasks)), True, portable
     if isinstance(executor, Executor) or callable(getattr(executor, "submit", None)):
         portable = _portable(fn, ref, fork=False)
         if portable is None:
             raise ConfigError(f"build must be a module-level function to run on an executor's workers, got {fn!r}")
         return executor, False, portable
     raise ConfigError(f"executor must be None, 'process', 'serial' or a concurrent.futures.Executor, got {executor!r}")
+
+
+def local_pool(workers: int) -> ProcessPoolExecutor:
+    """A pool of ``workers`` local processes, forked where the platform can (they start with this
+    process's modules already imported) and leaving Ctrl-C to this process (``stop_pool`` ends them)."""
+    ctx = multiprocessing.get_context("fork" if "fork" in multiprocessing.get_all_start_methods() else None)
+    return ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_worker_init)
 
 
 def _portable(fn, ref, *, fork: bool):
@@ -328,7 +333,8 @@ def _worker_init() -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
-def _stop_pool(pool: ProcessPoolExecutor) -> None:
+def stop_pool(pool: ProcessPoolExecutor) -> None:
+    """End a pool now: what is queued is cancelled, the runs under way are killed."""
     processes = list(getattr(pool, "_processes", {}).values())  # no public way to stop runs under way
     pool.shutdown(wait=False, cancel_futures=True)
     for p in processes:

@@ -4,6 +4,7 @@
     playground ladder --stages 3,4 --users 10000,100000 --seed 7 --json out.json --plots out/
     playground ladder --stages 2 --html out/   stage2.html: the run that broke stage 2, to open offline
     playground ladder --scaling vertical      the same core budget in one bigger machine
+    playground ladder --jobs 1        one step at a time in this process (default: one process per core)
     playground serve                  a live topology on 127.0.0.1 with a dashboard
     playground sweep examples/capacity_planning.py:build --grid servers=2,4,8 --seeds 10 --csv out.csv
     playground capacity examples/capacity_planning.py:build --knob servers --lo 1 --hi 32 --slo p99_ms=200
@@ -58,7 +59,7 @@ def _positive(kind: type, minimum: float = 0.0, strict: bool = True):
 # LadderOptions' parameters and the flags that set them, for an error from deeper down
 _FLAGS = {"requests_per_user_per_s": "--rate-per-user", "users": "--users", "slo_p99_s": "--slo-ms",
           "target_requests": "--target-requests", "duration_s": "--duration-s", "budget_cores": "--budget-cores",
-          "seed": "--seed", "scaling": "--scaling"}
+          "seed": "--seed", "scaling": "--scaling", "jobs": "--jobs"}
 
 
 def _in_flags(message: str) -> str:
@@ -96,6 +97,9 @@ def _parser() -> argparse.ArgumentParser:
     lad.add_argument("--html", metavar="DIR",
                      help="save an HTML run report per stage (the step that broke it, else its largest)")
     lad.add_argument("--quiet", action="store_true", help="no progress bar")
+    lad.add_argument("--jobs", type=_positive(int, 1, strict=False), default=None,
+                     help="steps run side by side, one process each (default: one per core; 1: one at a time, "
+                          "in this process); the results are the same")
     from . import sweep_cli
 
     sweep_cli.add_parser(sub)
@@ -134,7 +138,7 @@ def _ladder(args) -> int:
                   f"{opts.requests_per_user_per_s:g} requests per user per second, "
                   f"SLO p99 < {opts.slo_p99_s * 1000:.0f} ms, errors < {opts.max_error_rate:.0%}, "
                   f"{opts.scaling} scaling")
-    result = run_ladder(opts, stages, console=console, progress=not args.quiet, html_dir=args.html)
+    result = run_ladder(opts, stages, console=console, progress=not args.quiet, html_dir=args.html, jobs=args.jobs)
     console.print(result.comparison())
     if args.json:
         with open(args.json, "w") as f:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass
 from typing import Sequence
 
@@ -11,9 +12,10 @@ from rich.table import Table
 
 from ..._errors import ConfigError
 from .runner import DEFAULT_USERS, LadderOptions, StageResult, StepResult, run_step
+from .schedule import LadderPlan
 from .stages import STAGES, Stage
 
-__all__ = ["LadderResult", "run_ladder"]
+__all__ = ["LadderResult", "run_ladder", "check_jobs"]
 
 
 def _ms(s: float) -> str:
@@ -131,62 +133,128 @@ def _write_page(report, result: StageResult, html_dir, console) -> None:
         console.print(f"saved {path}")
 
 
+def check_jobs(jobs) -> int:
+    """How many processes run steps side by side: ``jobs``, or one per core for None."""
+    if jobs is None:
+        return os.cpu_count() or 1
+    if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1:
+        raise ConfigError(f"jobs must be an integer >= 1 (1: one step at a time, in this process), got {jobs!r}")
+    return jobs
+
+
+def _one_step(stage_key: str, users: int, last: bool, opts: LadderOptions, pages: bool):
+    """One step (in a worker, or here): its result, and its full report if it may be its stage's page
+    (the page shows the first step that broke, else the last)."""
+    build = next(s for s in STAGES if s.key == stage_key).build
+    kept: list = []
+    step = run_step(build, users, opts, kept.append if pages else None)
+    return step, (kept[0] if kept and (step.broke or last) else None)
+
+
 def run_ladder(options: LadderOptions | None = None, stages: Sequence[str] | None = None, *,
-               console: Console | None = None, progress: bool = True, html_dir=None) -> LadderResult:
+               console: Console | None = None, progress: bool = True, html_dir=None,
+               jobs: int | None = None) -> LadderResult:
     """Run the chosen stages (default all) and return their results; prints as it goes if ``console``.
 
     With ``html_dir``, each stage writes ``stage<N>.html`` there: the HTML run report of the step
     that broke it (what killed it), or of its largest population if none did.
+
+    ``jobs``: how many steps run side by side, each in its own process (default: one per core);
+    1 runs them one at a time in this process. The results, what is printed and the files are
+    the same whatever ``jobs`` is: a step past a stage's first break may be started before the
+    break is known, and is then left out (see ``schedule.py``).
     """
     opts = options or LadderOptions()
+    workers = check_jobs(jobs)
     chosen: list[Stage] = []
     keys = [s.key for s in STAGES]
     for key in stages or [s.key for s in STAGES if s.in_default]:
         if str(key) not in keys:
             raise ConfigError(f"unknown stage {key!r} (stages: {', '.join(keys)})")
         chosen.append(next(s for s in STAGES if s.key == str(key)))
-    results = []
     default_users = opts.users == DEFAULT_USERS  # a stage with its own populations uses them unless asked
 
     def users_of(stage: Stage) -> tuple[int, ...]:
         return stage.users if stage.users is not None and default_users else opts.users
 
-    total = sum(len(users_of(s)) for s in chosen)
+    plan = LadderPlan([users_of(s) for s in chosen], opts.stop_at_break)
+    workers = min(workers, plan.total)
+    pages = html_dir is not None
+    results: list[StageResult] = []
     bar = None
     if progress and console is not None:
         from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
         bar = Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
                        TimeElapsedColumn(), console=console, transient=True)
-        bar.start()
-        task = bar.add_task("ladder", total=total)
-    try:
-        for stage in chosen:
-            steps: list[StepResult] = []
-            latest: list = []  # the last step's full report, when pages are wanted
-            page = None  # the report the stage's page shows: the first step that broke, else the last
-            populations = users_of(stage)
-            for users in populations:
-                if bar is not None:
-                    bar.update(task, description=f"stage {stage.key} ({stage.title}): {_users(users)} users")
-                step = run_step(stage.build, users, opts, None if html_dir is None else latest.append)
-                steps.append(step)
-                if latest and (page is None or not any(s.broke for s in steps[:-1])):
-                    page = latest.pop()
-                latest.clear()
-                if bar is not None:
-                    bar.advance(task)
-                if step.broke and opts.stop_at_break:
-                    if bar is not None:
-                        bar.advance(task, len(populations) - len(steps))
-                    break
-            result = StageResult(stage.key, stage.title, stage.story, steps)
+        task = bar.add_task("ladder", total=plan.total)
+
+    def show(running) -> None:
+        if bar is not None:
+            what = ", ".join(f"stage {chosen[s].key} ({chosen[s].title}): {_users(plan.populations[s][k])} users"
+                             if len(running) == 1 else f"stage {chosen[s].key}: {_users(plan.populations[s][k])}"
+                             for s, k in sorted(running))
+            bar.update(task, description=what or "ladder", completed=plan.settled())
+
+    def finished(s: int, k: int, outcome) -> None:
+        step, report = outcome
+        plan.record(s, k, (step, report), step.broke)
+        for ready in plan.ready_stages():
+            stage = chosen[ready]
+            done = plan.results(ready)
+            result = StageResult(stage.key, stage.title, stage.story, [d[0] for d in done])
             results.append(result)
-            if page is not None:
+            plan.done[ready] = {k: (d[0], None) for k, d in plan.done[ready].items()}  # its reports are printed
+            if pages:
+                page = next((d for d in done if d[0].broke), done[-1])[1]
                 _write_page(page, result, html_dir, console)
             if console is not None:
                 (bar.console if bar is not None else console).print(stage_table(result))
+
+    def args(s: int, k: int) -> tuple:
+        pops = plan.populations[s]
+        return chosen[s].key, pops[k], k == len(pops) - 1, opts, pages
+
+    try:
+        if workers <= 1:
+            if bar is not None:
+                bar.start()
+            while (nxt := plan.next_step(in_order=True)) is not None:
+                show([nxt])
+                finished(*nxt, _one_step(*args(*nxt)))
+        else:
+            _run_pool(plan, workers, args, finished, show, bar)
+        show([])
     finally:
         if bar is not None:
             bar.stop()
     return LadderResult(opts, results)
+
+
+def _run_pool(plan: LadderPlan, workers: int, args, finished, show, bar) -> None:
+    """Keep ``workers`` steps running in a local process pool until the plan has none left."""
+    from concurrent.futures import FIRST_COMPLETED, wait
+
+    from ..._sweep import local_pool, stop_pool
+
+    running: dict = {}  # future -> (stage, step)
+    with local_pool(workers) as pool:
+        try:
+            def fill() -> None:
+                while len(running) < workers and (nxt := plan.next_step(running.values())) is not None:
+                    running[pool.submit(_one_step, *args(*nxt))] = nxt
+
+            fill()  # the workers are forked here, before the progress bar's thread starts
+            if bar is not None:
+                bar.start()
+            while running:
+                show(running.values())
+                done, _ = wait(running, return_when=FIRST_COMPLETED)
+                for fut in sorted(done, key=lambda f: running[f]):
+                    s, k = running.pop(fut)
+                    if plan.wanted(s, k):  # else past its stage's first break: left out, as in order
+                        finished(s, k, fut.result())  # a step that raised ends the ladder, as in order
+                fill()
+        except BaseException:  # Ctrl-C or a failed step: the runs under way are not waited for
+            stop_pool(pool)
+            raise
