@@ -192,7 +192,7 @@ def run_ladder(options: LadderOptions | None = None, stages: Sequence[str] | Non
     def show(running) -> None:
         if bar is not None:
             what = ", ".join(f"stage {chosen[s].key} ({chosen[s].title}): {_users(plan.populations[s][k])} users"
-                             if len(running) == 1 else f"stage {chosen[s].key}: {_users(plan.populations[s][k])}"
+                             if len(running) == 1 else f"stage {chosen[s].key}: {_users(plan.populations[s][k])} users"
                              for s, k in sorted(running))
             bar.update(task, description=what or "ladder", completed=plan.settled())
 
