@@ -90,3 +90,12 @@ def test_merging_two_rows_weights_averages_by_time_and_keeps_the_worse_p99():
     m = merge_rows(a, b)
     assert (m.t_s, m.dt_s, m.up, m.served, m.errors, m.crashes) == (0.0, 2.0, False, 40, 3, 1)
     assert abs(m.utilisation - 0.4) < 1e-12 and abs(m.p50_s - 0.025) < 1e-12 and m.p99_s == 0.05
+
+
+def test_packed_rows_read_back_with_their_types():
+    sim = Sim(seed=3)
+    sim.add(AppServer("app", cores=1, cpu_s=0.001))
+    sim.load(OpenLoop("app", rate=50))
+    rows = sim.run(duration_s=3).host_series["app"]
+    assert [type(v) for v in (rows[0].up, rows[0].served, rows[0].crashes, rows[0].utilisation)] == [bool, int, int, float]
+    assert sum(r.served for r in rows) == sim["app"].served
