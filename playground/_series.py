@@ -257,12 +257,14 @@ class SeriesSampler:
             self._timer = None
 
     def finish(self, now: float) -> dict[str, list[HostSeriesRow]]:
-        """Stop sampling, close the open interval, and return the rows by host."""
+        """Stop sampling, close the open interval, and hand over the rows by host (once: the sampler
+        keeps none, so the packed and the unpacked rows of every host are never all held at once)."""
         self.stop()
         out = {}
         for name, track in self.tracks.items():
             track.sample(now, self.t0)
             out[name] = track.rows
+            track._packed = array("d")
         return out
 
 
