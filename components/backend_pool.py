@@ -28,6 +28,38 @@ from .policies import BackendState, Policy, RoundRobin
 __all__ = ["BalancerBase", "DEFAULT_POOL"]
 
 DEFAULT_POOL = "default"
+_INF = float("inf")
+
+
+class _Forward:
+    """One request a balancer forwards inline: where its retry loop stands, and the attempt out.
+
+    ``step`` is the balancer's next move (``attempted(name, result)`` calls it with the
+    attempt's answer); the other fields are the loop's locals in ``handle``.
+    """
+
+    __slots__ = ("lb", "ex", "step", "pool", "forwarded", "pinned", "tried", "retries_left", "failure",
+                 "name", "state", "breaker", "started", "down")
+
+    def __init__(self, lb, ex) -> None:
+        self.lb = lb
+        self.ex = ex
+        self.step = None
+        self.tried: set[str] = set()
+        self.pinned = self.failure = self.down = self.forwarded = None
+
+    def answered(self, result) -> None:
+        """The attempt's answer arrived (a scheduler callback): go on from where ``handle`` waited."""
+        lb = self.lb
+        if self.ex not in lb._forwarding:  # pragma: no cover - abandoned attempts are marked done
+            return
+        try:
+            lb._attempt_answered(self, result)
+        except Exception as exc:
+            lb._inline_failed(self, exc)
+
+    def attempted(self, name: str, result) -> None:
+        self.step(self, name, result)
 
 
 def check_backends(owner: str, backends) -> None:
@@ -123,6 +155,106 @@ class BalancerBase(Node):
     def _attach(self, sim, rng) -> None:
         super()._attach(sim, rng)
         self._reset_state()
+        self._forwarding: dict = {}  # exchange -> _Forward: requests being forwarded inline
+        self._serve_inline = self._inline_server() if self.forward_inline else None
+
+    # -- the inline path ----------------------------------------------------------------------
+    # A balancer's request only waits for its backends' answers, so it is forwarded with
+    # scheduler callbacks (Node._serve_inline) instead of a worker task: ``handle`` step for
+    # step - the same draws, sends, counters and answers - with no task switch per request
+    # and per answer. A traced request, hedging, or a subclass that overrides ``handle`` or
+    # ``_attempt`` takes the task path. ``forward_inline = False`` forces it (for tests).
+    forward_inline = True
+
+    def _inline_server(self):
+        """The method that forwards an exchange inline, or None for the task path."""
+        return None
+
+    def _inline_start(self, ex) -> "_Forward | None":
+        """Begin serving ``ex`` inline: a record of it, or None once it went to a task (traced)."""
+        if ex.request.trace is not None:
+            self.sched._woke += 1
+            self._nursery.start_soon(self._serve_task, ex)
+            return None
+        self._busy.add(1, self.sched.now)
+        forward = self._forwarding[ex] = _Forward(self, ex)
+        return forward
+
+    async def _serve_task(self, ex) -> None:
+        """Serve one exchange in a task, then go on as an inline completion does."""
+        try:
+            await self._serve(ex)
+        except BaseException:
+            self._workers -= 1
+            raise
+        self._next_inline()
+
+    def _inline_done(self, forward: "_Forward", response) -> None:
+        """``_serve``'s ending for an inline-forwarded exchange."""
+        ex = forward.ex
+        del self._forwarding[ex]
+        if (response.__class__ is not Response or response.status.__class__ is not int
+                or not 100 <= response.status < 600 or response.body.__class__ is not bytes):
+            response = self._checked(response, ex)
+        self._busy.add(-1, self.sched.now)
+        self._complete(ex, response)
+        self._next_inline()
+
+    def _inline_failed(self, forward: "_Forward", exc: Exception) -> None:
+        """Forwarding raised (a policy's bug, an unknown backend): the answer ``_serve`` gives.
+        Raised after the exchange was answered, it is the engine's own failure: raised on."""
+        if forward.ex not in self._forwarding:
+            raise exc
+        self._inline_done(forward, self._failed(exc, forward.ex))
+
+    def _fail_held(self) -> None:
+        # what cancelling the worker tasks would do: each pending attempt is abandoned (its
+        # answer, when it comes, is ignored) and each request stops counting as busy
+        now = self.sched.now
+        for forward in self._forwarding.values():
+            if forward.down is not None:
+                forward.down.done = True
+            self._busy.add(-1, now)
+        self._forwarding.clear()
+        super()._fail_held()
+
+    def _attempt_then(self, forward: "_Forward", name: str, request: Request) -> None:
+        """``_attempt`` without a task: ``forward.attempted(name, result)`` gets the answer or the error."""
+        timeout_s = self.timeout_s
+        if DEADLINE_HEADER in request.headers:  # the client's remaining time caps the attempt
+            left = remaining_s(request, self.sched.now)
+            if left is not None and left <= 0:
+                self.counters["deadline_refused"] += 1
+                forward.down = None
+                forward.attempted(name, DeadlineExceeded(f"deadline exceeded: not forwarded to {name!r}"))
+                return
+            if left is not None:
+                timeout_s = min(timeout_s, left)
+        state = self._states[name]
+        breaker = self._breakers.get(name)
+        now = self.sched.now
+        if breaker is not None:
+            breaker.allow(now)  # eligible, so permitted: this takes a half-open probe
+        state.active += 1
+        self.sent[name] += 1
+        forward.name, forward.state, forward.breaker, forward.started = name, state, breaker, now
+        try:
+            if not 0.0 < timeout_s < _INF:
+                check_positive("timeout_s", timeout_s)
+            forward.down = self.net.send(self.name, name, request, forward.answered, timeout_s)
+        except BaseException:
+            state.active -= 1
+            raise
+
+    def _attempt_answered(self, forward: "_Forward", result) -> None:
+        forward.down = None
+        forward.state.active -= 1
+        breaker = forward.breaker
+        if breaker is not None:
+            now = self.sched.now
+            breaker.record(not self._counts_as_failure(result), now, now - forward.started)
+        self._passive(forward.name, result)
+        forward.attempted(forward.name, result)
 
     def on_crash(self) -> None:  # a balancer keeps what it learnt in memory only
         active = {n: s.active for n, s in self._states.items()}

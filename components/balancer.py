@@ -220,6 +220,81 @@ class L7Balancer(BalancerBase):
                     continue
             return failure
 
+    # -- the inline path (BalancerBase): ``handle`` above, step for step, as callbacks ----------
+    def _inline_server(self):
+        plain = (type(self).handle is L7Balancer.handle and type(self)._attempt is BalancerBase._attempt
+                 and self.hedge_after_s is None)
+        return self._serve_forward if plain else None
+
+    def _serve_forward(self, ex) -> None:
+        forward = self._inline_start(ex)
+        if forward is None:
+            return
+        try:
+            request = ex.request
+            if self.limiter is not None:
+                refused = self.limiter.check(request, self.sched.now)
+                if refused is not None:
+                    return self._inline_done(forward, refused)
+            pool = self.pool_for(request)
+            if pool is None:
+                self.unroutable += 1
+                return self._inline_done(forward, Response(404, {"x-error": "no-route"}, b"no route for this request"))
+            if self._budget is not None:
+                self._budget.request(self.sched.now)
+            forwarded = request.copy()
+            xff = request.headers.get("x-forwarded-for")
+            forwarded.headers["x-forwarded-for"] = f"{xff}, {request.client}" if xff else request.client
+            forward.pool = pool
+            forward.forwarded = forwarded
+            forward.pinned = _sticky_backend(request) if self.sticky else None
+            forward.retries_left = self.retries
+            forward.step = self._forward_answered
+            self._forward_next(forward)
+        except Exception as exc:
+            self._inline_failed(forward, exc)
+
+    def _forward_next(self, forward) -> None:
+        """The top of ``handle``'s loop: pick a backend and send the attempt."""
+        now = self.sched.now
+        pool = forward.pool
+        eligible = self._eligible(pool, now, forward.tried)
+        if not eligible:
+            return self._inline_done(forward, forward.failure if forward.failure is not None else self._no_backend())
+        pinned = forward.pinned
+        if pinned is not None and any(b.name == pinned for b in eligible):
+            name = pinned
+        else:
+            name = self._policies[pool].choose(eligible, forward.ex.request, self.rng)
+        forward.pinned = None
+        forward.tried.add(name)
+        self._attempt_then(forward, name, forward.forwarded.copy())
+
+    def _forward_answered(self, forward, name: str, result) -> None:
+        """The rest of ``handle``'s loop, once the attempt answered."""
+        request = forward.ex.request
+        if isinstance(result, Response):
+            kind = None if result.status not in RETRY_STATUSES else "5xx"
+        else:
+            kind = result.kind
+        if kind is None:
+            return self._inline_done(forward, self._answer(result, name, request))
+        if kind == "refused":  # never reached the backend: always safe to try another
+            self.refused_retries += 1
+            return self._forward_next(forward)
+        if isinstance(result, Response):
+            failure = self._answer(result, name, request)
+        else:
+            failure = _error_response(kind, str(result))
+            failure.headers["x-backend"] = name
+        forward.failure = failure
+        if forward.retries_left and request.idempotent and (kind in RETRY_KINDS or kind == "5xx"):
+            if self._budget is None or self._budget.try_retry(self.sched.now):
+                forward.retries_left -= 1
+                self.retries_used += 1
+                return self._forward_next(forward)
+        self._inline_done(forward, failure)
+
     async def _hedged(self, pool: str, first: str, forwarded: Request, request: Request,
                       tried: set[str]) -> tuple[str, Response | RequestError]:
         """Send to ``first``; without an answer after ``hedge_after_s``, also to another backend.
@@ -351,6 +426,54 @@ class L4Balancer(BalancerBase):
                 return _error_response(result.kind, str(result))
             self.refused_retries += 1
             name = None
+
+    # -- the inline path (BalancerBase): ``handle`` above, step for step, as callbacks ----------
+    def _inline_server(self):
+        plain = type(self).handle is L4Balancer.handle and type(self)._attempt is BalancerBase._attempt
+        return self._serve_forward if plain else None
+
+    def _serve_forward(self, ex) -> None:
+        forward = self._inline_start(ex)
+        if forward is None:
+            return
+        try:
+            conn = ex.request.conn
+            forward.name = self.connections.get(conn) if conn else None
+            forward.step = self._forward_answered
+            self._forward_next(forward)
+        except Exception as exc:
+            self._inline_failed(forward, exc)
+
+    def _forward_next(self, forward) -> None:
+        request = forward.ex.request
+        conn = request.conn
+        now = self.sched.now
+        name = forward.name
+        if name is not None and not self._eligible_name(name, now):
+            self._backend_failed(name)
+            name = None
+        if name is None:
+            eligible = self._eligible(DEFAULT_POOL, now, forward.tried)
+            if not eligible:
+                return self._inline_done(forward, self._no_backend())
+            name = self._policies[DEFAULT_POOL].choose(eligible, request, self.rng)
+            if conn:
+                self.connections[conn] = name
+        forward.tried.add(name)
+        self._attempt_then(forward, name, request)
+
+    def _forward_answered(self, forward, name: str, result) -> None:
+        if isinstance(result, Response):
+            return self._inline_done(forward, result)
+        conn = forward.ex.request.conn
+        if conn and self.connections.get(conn) == name:
+            del self.connections[conn]
+            self.conn_dropped += 1
+        if result.kind != "refused":
+            return self._inline_done(forward, _error_response(result.kind, str(result)))
+        self.refused_retries += 1
+        forward.name = None
+        self._forward_next(forward)
 
     def detail(self) -> dict[str, Any]:
         d = super().detail()

@@ -366,19 +366,24 @@ class Node:
             if (response.__class__ is not Response or response.status.__class__ is not int
                     or not 100 <= response.status < 600 or response.body.__class__ is not bytes):
                 response = self._checked(response, ex)
-        except RequestError as exc:  # a downstream failure the handler did not catch
-            self.note_error(exc, ex.request.path)
-            response = Response(504 if exc.kind == "timeout" else 502, {"x-error": exc.kind}, str(exc).encode())
         except (trio.Cancelled, KeyboardInterrupt):
             raise
-        except Exception as exc:  # a bug in a handler is a 500, as in a real server
-            self.handler_errors += 1
-            self.last_error = repr(exc)
-            self.note_error(exc, ex.request.path)
-            response = Response(500, {"x-error": type(exc).__name__}, repr(exc).encode())
+        except Exception as exc:
+            response = self._failed(exc, ex)
         finally:
             self._busy.add(-1, sched.now)
         self._complete(ex, response)
+
+    def _failed(self, exc: Exception, ex) -> Response:
+        """What serving ``ex`` answers when its handler raised ``exc``."""
+        if isinstance(exc, RequestError):  # a downstream failure the handler did not catch
+            self.note_error(exc, ex.request.path)
+            return Response(504 if exc.kind == "timeout" else 502, {"x-error": exc.kind}, str(exc).encode())
+        # a bug in a handler is a 500, as in a real server
+        self.handler_errors += 1
+        self.last_error = repr(exc)
+        self.note_error(exc, ex.request.path)
+        return Response(500, {"x-error": type(exc).__name__}, repr(exc).encode())
 
     def _checked(self, response, ex) -> Response:
         """A handler's answer that is not a plain Response: fix what is unambiguous, else a 500."""
