@@ -38,7 +38,7 @@ from trio.lowlevel import Abort, current_task, reschedule, wait_task_rescheduled
 
 from ._errors import PlaygroundError
 
-__all__ = ["Scheduler", "VirtualClock", "RealtimeScheduler", "Timer", "wait_rescheduled"]
+__all__ = ["Scheduler", "VirtualClock", "RealtimeScheduler", "Timer", "Sent", "wait_rescheduled"]
 
 _push = heapq.heappush
 _pop = heapq.heappop
@@ -50,8 +50,38 @@ try:
     def wait_rescheduled(abort_func):
         """``trio.lowlevel.wait_task_rescheduled`` in one frame instead of three (the engine's hot trap)."""
         return (yield _WaitTaskRescheduled(abort_func)).unwrap()
+
+    def waiter(abort_func):
+        """``wait_rescheduled`` bound to one abort function, for a task that waits with it again
+        and again (a host's idle worker): its trap message is made once, not on every wait."""
+        message = _WaitTaskRescheduled(abort_func)
+
+        @types.coroutine
+        def wait():
+            return (yield message).unwrap()
+
+        return wait
 except ImportError:  # pragma: no cover - a future trio may move it
     wait_rescheduled = wait_task_rescheduled
+
+    def waiter(abort_func):
+        return lambda: wait_task_rescheduled(abort_func)
+
+
+class Sent:
+    """The outcome an engine wake-up sends a waiting task: ``outcome.Value``'s ``unwrap``
+    without its attrs machinery and its unwrap-once bookkeeping (several wake-ups a request)."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, value) -> None:
+        self.value = value
+
+    def unwrap(self):
+        return self.value
+
+
+NOTHING = Sent(None)  # the wake-up of a sleep: shared, as nothing in it changes
 
 
 class Timer(list):
@@ -161,14 +191,11 @@ class Scheduler:
     def _wake_task(self, task_and_value) -> None:
         task, value = task_and_value
         self._woke += 1
-        if value is None:
-            self.reschedule(task)
-        else:
-            self.reschedule(task, value)
+        self.reschedule(task, NOTHING if value is None else value)
 
     def _wake_sleeper(self, task) -> None:
         self._woke += 1
-        self.reschedule(task)
+        self.reschedule(task, NOTHING)
 
     def wake(self, task, value) -> Timer:
         """Resume ``task`` (blocked in ``wait_task_rescheduled``) with an outcome, in heap order."""
@@ -462,10 +489,10 @@ class RealtimeScheduler(Scheduler):
 
     def _wake_task(self, task_and_value) -> None:
         task, value = task_and_value
-        reschedule(task) if value is None else reschedule(task, value)
+        reschedule(task, NOTHING if value is None else value)
 
     def _wake_sleeper(self, task) -> None:
-        reschedule(task)
+        reschedule(task, NOTHING)
 
     async def sleep(self, delay_s: float) -> None:
         entry = self.call_at(self.now + delay_s, self._wake_sleeper, current_task())

@@ -31,10 +31,9 @@ from collections import Counter, deque
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Iterable
 
-from outcome import Value
 from trio.lowlevel import Abort, current_task
 
-from ._clock import wait_rescheduled
+from ._clock import Sent, wait_rescheduled
 from ._distributions import Distribution, as_distribution
 from ._errors import ConfigError, Refused, RequestError, Timeout, WiringError, check_positive, check_probability
 from . import _trace
@@ -400,7 +399,7 @@ class Network:
 
         def on_reply(result) -> None:  # runs inside the scheduler: resume directly
             sched._woke += 1
-            sched.reschedule(task, Value(result))
+            sched.reschedule(task, Sent(result))
 
         ex = self.send(src, dst, request, on_reply, timeout_s)
 

@@ -28,10 +28,9 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Awaitable, Callable
 
 import trio
-from outcome import Value
 from trio.lowlevel import Abort, current_task, wait_task_rescheduled
 
-from ._clock import wait_rescheduled
+from ._clock import Sent, waiter
 from ._cost import Footprint
 from ._errors import ConfigError, RequestError, Reset, WiringError, check_positive
 from ._errortable import ErrorRecord, ErrorTable
@@ -303,7 +302,7 @@ class Node:
             task = self._idle.pop()
             sched = self.sched
             sched._woke += 1
-            sched.reschedule(task, Value(ex))
+            sched.reschedule(task, Sent(ex))
         elif self._nursery is None:  # between lifetimes (the run is ending)
             del self._inflight[ex]
             self.refused += 1
@@ -334,6 +333,7 @@ class Node:
                 idle.remove(task)
             return Abort.SUCCEEDED
 
+        wait_for_work = waiter(abort)
         try:
             while True:
                 await self._serve(ex)
@@ -342,7 +342,7 @@ class Node:
                     self._queued.set(len(queue), self.sched.now)
                 else:
                     idle.append(task)
-                    ex = await wait_rescheduled(abort)
+                    ex = await wait_for_work()
         finally:
             self._workers -= 1
 

@@ -98,7 +98,11 @@ class Resource:
 
     async def use(self, seconds: float) -> None:
         """Hold one slot for ``seconds`` of simulated time."""
-        await self.acquire()
+        if self.in_use < self.capacity and not self._waiters:  # ``acquire``'s free slot, without its frame
+            self.in_use += 1
+            self.busy.set(self.in_use, self.sched.now)
+        else:
+            await self.acquire()
         try:
             await self.sched.sleep(seconds)
         except BaseException:  # cancelled (a crash): the slot is free again, no service completed
