@@ -257,10 +257,9 @@ class BalancerBase(Node):
         forward.attempted(forward.name, result)
 
     def on_crash(self) -> None:  # a balancer keeps what it learnt in memory only
-        active = {n: s.active for n, s in self._states.items()}
+        # the requests it held have failed: it comes back with none in flight (their attempts,
+        # abandoned, count down on the state objects they started on, which are dropped here)
         self._reset_state()
-        for n, a in active.items():  # held requests still unwind and decrement
-            self._states[n].active = a
 
     # -- backends that come and go (an autoscaled group) ------------------------------------------
     def add_backend(self, name: str, *, weight: float = 1.0, pool: str = DEFAULT_POOL) -> None:

@@ -148,3 +148,21 @@ def test_only_a_plain_balancer_forwards_inline():
     sim.run(duration_s=0.1)
     assert plain._serve_inline is not None and l4._serve_inline is not None
     assert hedged._serve_inline is None and custom._serve_inline is None
+
+
+@pytest.mark.parametrize("inline", [True, False], ids=["inline", "tasks"])
+def test_a_crashed_balancer_comes_back_with_nothing_in_flight(inline, monkeypatch):
+    """The requests it held failed with the crash: none of them may count against a backend after
+    the restart (LeastConnections would otherwise avoid a backend for requests long gone)."""
+    monkeypatch.setattr(BalancerBase, "forward_inline", inline)
+    sim = Sim(seed=1)
+    _backends(sim, ("a", "b"))
+    sim.add(L7Balancer("lb", ["a", "b"], policy=LeastConnections(), retries=0))
+    sim.load(OpenLoop("lb", rate=600, timeout_s=1.0))
+    seen = {}
+    sim.at(0.5, sim.crash, "lb")
+    sim.at(0.5005, lambda: seen.update(down={n: sim["lb"].active_requests(n) for n in ("a", "b")}))
+    sim.at(0.6, sim.restart, "lb")
+    sim.run(duration_s=1.0)
+    assert seen["down"] == {"a": 0, "b": 0}
+    assert sim["lb"].stats().reset > 0  # it did hold requests when it crashed
