@@ -34,17 +34,15 @@ _INF = float("inf")
 class _Forward:
     """One request a balancer forwards inline: where its retry loop stands, and the attempt out.
 
-    ``step`` is the balancer's next move (``attempted(name, result)`` calls it with the
-    attempt's answer); the other fields are the loop's locals in ``handle``.
+    Its fields are the loop's locals in ``handle``; ``down`` is the attempt's exchange.
     """
 
-    __slots__ = ("lb", "ex", "step", "pool", "forwarded", "pinned", "tried", "retries_left", "failure",
+    __slots__ = ("lb", "ex", "pool", "forwarded", "pinned", "tried", "retries_left", "failure",
                  "name", "state", "breaker", "started", "down")
 
     def __init__(self, lb, ex) -> None:
         self.lb = lb
         self.ex = ex
-        self.step = None
         self.tried: set[str] = set()
         self.pinned = self.failure = self.down = self.forwarded = None
 
@@ -57,9 +55,6 @@ class _Forward:
             lb._attempt_answered(self, result)
         except Exception as exc:
             lb._inline_failed(self, exc)
-
-    def attempted(self, name: str, result) -> None:
-        self.step(self, name, result)
 
 
 def check_backends(owner: str, backends) -> None:
@@ -167,8 +162,33 @@ class BalancerBase(Node):
     forward_inline = True
 
     def _inline_server(self):
-        """The method that forwards an exchange inline, or None for the task path."""
+        """``_serve_forward`` when this balancer forwards inline, None for the task path."""
         return None
+
+    def _serve_forward(self, ex) -> None:
+        forward = self._inline_start(ex)
+        if forward is None:
+            return
+        try:
+            answer = self._forward_begin(forward)
+            if answer is not None:
+                return self._inline_done(forward, answer)
+            self._forward_next(forward)
+        except Exception as exc:
+            self._inline_failed(forward, exc)
+
+    # what each balancer's inline path implements: ``handle`` cut at its awaits
+    def _forward_begin(self, forward: "_Forward") -> Response | None:
+        """Before the first attempt: an immediate answer, or None (``forward`` set up)."""
+        raise NotImplementedError
+
+    def _forward_next(self, forward: "_Forward") -> None:
+        """Pick a backend and send the attempt (``_attempt_then``), or answer."""
+        raise NotImplementedError
+
+    def _forward_answered(self, forward: "_Forward", name: str, result) -> None:
+        """The attempt answered: answer, or go on with ``_forward_next``."""
+        raise NotImplementedError
 
     def _inline_start(self, ex) -> "_Forward | None":
         """Begin serving ``ex`` inline: a record of it, or None once it went to a task (traced)."""
@@ -219,14 +239,14 @@ class BalancerBase(Node):
         super()._fail_held()
 
     def _attempt_then(self, forward: "_Forward", name: str, request: Request) -> None:
-        """``_attempt`` without a task: ``forward.attempted(name, result)`` gets the answer or the error."""
+        """``_attempt`` without a task: ``_forward_answered(forward, name, result)`` gets the answer or the error."""
         timeout_s = self.timeout_s
         if DEADLINE_HEADER in request.headers:  # the client's remaining time caps the attempt
             left = remaining_s(request, self.sched.now)
             if left is not None and left <= 0:
                 self.counters["deadline_refused"] += 1
                 forward.down = None
-                forward.attempted(name, DeadlineExceeded(f"deadline exceeded: not forwarded to {name!r}"))
+                self._forward_answered(forward, name, DeadlineExceeded(f"deadline exceeded: not forwarded to {name!r}"))
                 return
             if left is not None:
                 timeout_s = min(timeout_s, left)
@@ -254,7 +274,7 @@ class BalancerBase(Node):
             now = self.sched.now
             breaker.record(not self._counts_as_failure(result), now, now - forward.started)
         self._passive(forward.name, result)
-        forward.attempted(forward.name, result)
+        self._forward_answered(forward, forward.name, result)
 
     def on_crash(self) -> None:  # a balancer keeps what it learnt in memory only
         # the requests it held have failed: it comes back with none in flight (their attempts,

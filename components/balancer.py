@@ -226,33 +226,26 @@ class L7Balancer(BalancerBase):
                  and self.hedge_after_s is None)
         return self._serve_forward if plain else None
 
-    def _serve_forward(self, ex) -> None:
-        forward = self._inline_start(ex)
-        if forward is None:
-            return
-        try:
-            request = ex.request
-            if self.limiter is not None:
-                refused = self.limiter.check(request, self.sched.now)
-                if refused is not None:
-                    return self._inline_done(forward, refused)
-            pool = self.pool_for(request)
-            if pool is None:
-                self.unroutable += 1
-                return self._inline_done(forward, Response(404, {"x-error": "no-route"}, b"no route for this request"))
-            if self._budget is not None:
-                self._budget.request(self.sched.now)
-            forwarded = request.copy()
-            xff = request.headers.get("x-forwarded-for")
-            forwarded.headers["x-forwarded-for"] = f"{xff}, {request.client}" if xff else request.client
-            forward.pool = pool
-            forward.forwarded = forwarded
-            forward.pinned = _sticky_backend(request) if self.sticky else None
-            forward.retries_left = self.retries
-            forward.step = self._forward_answered
-            self._forward_next(forward)
-        except Exception as exc:
-            self._inline_failed(forward, exc)
+    def _forward_begin(self, forward) -> Response | None:
+        request = forward.ex.request
+        if self.limiter is not None:
+            refused = self.limiter.check(request, self.sched.now)
+            if refused is not None:
+                return refused
+        pool = self.pool_for(request)
+        if pool is None:
+            self.unroutable += 1
+            return Response(404, {"x-error": "no-route"}, b"no route for this request")
+        if self._budget is not None:
+            self._budget.request(self.sched.now)
+        forwarded = request.copy()
+        xff = request.headers.get("x-forwarded-for")
+        forwarded.headers["x-forwarded-for"] = f"{xff}, {request.client}" if xff else request.client
+        forward.pool = pool
+        forward.forwarded = forwarded
+        forward.pinned = _sticky_backend(request) if self.sticky else None
+        forward.retries_left = self.retries
+        return None
 
     def _forward_next(self, forward) -> None:
         """The top of ``handle``'s loop: pick a backend and send the attempt."""
@@ -432,17 +425,10 @@ class L4Balancer(BalancerBase):
         plain = type(self).handle is L4Balancer.handle and type(self)._attempt is BalancerBase._attempt
         return self._serve_forward if plain else None
 
-    def _serve_forward(self, ex) -> None:
-        forward = self._inline_start(ex)
-        if forward is None:
-            return
-        try:
-            conn = ex.request.conn
-            forward.name = self.connections.get(conn) if conn else None
-            forward.step = self._forward_answered
-            self._forward_next(forward)
-        except Exception as exc:
-            self._inline_failed(forward, exc)
+    def _forward_begin(self, forward) -> Response | None:
+        conn = forward.ex.request.conn
+        forward.name = self.connections.get(conn) if conn else None
+        return None
 
     def _forward_next(self, forward) -> None:
         request = forward.ex.request
