@@ -165,7 +165,9 @@ class L7Balancer(BalancerBase):
                 return route.pool
         return DEFAULT_POOL if DEFAULT_POOL in self.pools else None
 
-    async def handle(self, request: Request) -> Response:
+    def _admit(self, request: Request) -> Response | tuple[str, Request]:
+        """Before any attempt: an immediate answer (rate limited, no route), or the pool and the
+        request to forward (with ``x-forwarded-for``)."""
         if self.limiter is not None:
             refused = self.limiter.check(request, self.sched.now)
             if refused is not None:
@@ -174,12 +176,18 @@ class L7Balancer(BalancerBase):
         if pool is None:
             self.unroutable += 1
             return Response(404, {"x-error": "no-route"}, b"no route for this request")
-        now = self.sched.now
         if self._budget is not None:
-            self._budget.request(now)
+            self._budget.request(self.sched.now)
         forwarded = request.copy()
         xff = request.headers.get("x-forwarded-for")
         forwarded.headers["x-forwarded-for"] = f"{xff}, {request.client}" if xff else request.client
+        return pool, forwarded
+
+    async def handle(self, request: Request) -> Response:
+        admitted = self._admit(request)
+        if isinstance(admitted, Response):
+            return admitted
+        pool, forwarded = admitted
         pinned = _sticky_backend(request) if self.sticky else None
         tried: set[str] = set()
         retries_left = self.retries
@@ -228,21 +236,10 @@ class L7Balancer(BalancerBase):
 
     def _forward_begin(self, forward) -> Response | None:
         request = forward.ex.request
-        if self.limiter is not None:
-            refused = self.limiter.check(request, self.sched.now)
-            if refused is not None:
-                return refused
-        pool = self.pool_for(request)
-        if pool is None:
-            self.unroutable += 1
-            return Response(404, {"x-error": "no-route"}, b"no route for this request")
-        if self._budget is not None:
-            self._budget.request(self.sched.now)
-        forwarded = request.copy()
-        xff = request.headers.get("x-forwarded-for")
-        forwarded.headers["x-forwarded-for"] = f"{xff}, {request.client}" if xff else request.client
-        forward.pool = pool
-        forward.forwarded = forwarded
+        admitted = self._admit(request)
+        if isinstance(admitted, Response):
+            return admitted
+        forward.pool, forward.forwarded = admitted
         forward.pinned = _sticky_backend(request) if self.sticky else None
         forward.retries_left = self.retries
         return None
