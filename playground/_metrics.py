@@ -9,6 +9,7 @@ time average. A per-second series keeps one small record per second, up to
 """
 from __future__ import annotations
 
+from array import array
 from collections import Counter
 from itertools import repeat
 from operator import add as _add, lshift as _lshift, rshift as _rshift
@@ -50,13 +51,18 @@ class LatencyHistogram:
     only appends to a short buffer; every ``BATCH`` values the buffer is
     turned into bucket indices by C-level ``map`` calls and counted into a
     sparse ``Counter`` (a few hundred live buckets, not the 23,552 slots of
-    a dense array). Memory is fixed: the buffer is bounded, the counts are
-    bounded by the bucket count.
+    a dense array). A long run with a wide spread of latencies fills
+    thousands of buckets, and a ``Counter`` entry costs ~110 bytes against a
+    dense slot's 8; past ``DENSE_AT`` live buckets the counts move into a
+    dense ``array`` (184 KiB at three figures), which then never grows.
+    Memory is fixed: the buffer is bounded, the counts are bounded by the
+    bucket count, and by the dense array's size.
     """
 
-    __slots__ = ("_geo", "_mask", "_bits", "_half_bits", "_buf", "_counts", "_n", "_sum", "_max")
+    __slots__ = ("_geo", "_mask", "_bits", "_half_bits", "_buf", "_counts", "_dense", "_n", "_sum", "_max")
 
     BATCH = 1024  # values buffered before they are counted
+    DENSE_AT = 1_700  # live buckets from which a dense array is smaller than the Counter
 
     def __init__(self, significant_figures: int = 3) -> None:
         geo = _GEOMETRY.get(significant_figures)
@@ -67,7 +73,8 @@ class LatencyHistogram:
         self._bits = self._mask.bit_length()
         self._half_bits = self._bits - 1
         self._buf: list[float] = []
-        self._counts: Counter[int] = Counter()  # HDR counts index -> count
+        self._counts: Counter[int] = Counter()  # HDR counts index -> count, while sparse
+        self._dense: array | None = None  # the counts by index, once there are many live buckets
         self._n = 0  # values counted (the buffer not included)
         self._sum = 0.0
         self._max = 0.0
@@ -89,12 +96,47 @@ class LatencyHistogram:
         if min(us) < 1 or max(us) > _HIGHEST_US:
             us = [1 if u < 1 else _HIGHEST_US if u > _HIGHEST_US else u for u in us]
         buckets = list(map(self._bits.__rsub__, map(int.bit_length, map(self._mask.__or__, us))))
-        self._counts.update(map(_add, map(_lshift, buckets, repeat(self._half_bits)), map(_rshift, us, buckets)))
+        indices = map(_add, map(_lshift, buckets, repeat(self._half_bits)), map(_rshift, us, buckets))
+        if self._dense is None:
+            self._counts.update(indices)
+            if len(self._counts) > self.DENSE_AT:
+                self._densify()
+        else:
+            self._add_dense(Counter(indices))
         self._n += len(buf)
         self._sum = sum(buf, self._sum)  # in order, as one addition per value would give
         top = max(buf)
         if top > self._max:
             self._max = top
+
+    def _densify(self) -> None:
+        self._dense = array("q", bytes(8 * self._geo.counts_len))
+        self._add_dense(self._counts)
+        self._counts = Counter()
+
+    def _add_dense(self, counts) -> None:
+        dense = self._dense
+        for i, c in counts.items():
+            dense[i] += c
+
+    def _add(self, counts) -> None:
+        """Count ``counts`` (index -> count) into whichever form the counts are in."""
+        if self._dense is None:
+            self._counts.update(counts)
+            if len(self._counts) > self.DENSE_AT:
+                self._densify()
+        else:
+            self._add_dense(counts)
+
+    def _live(self) -> list[tuple[int, int]]:
+        """The buckets with a count, in index (that is, value) order, with their counts."""
+        if self._dense is None:
+            counts = self._counts
+            return [(i, counts[i]) for i in sorted(counts)]
+        return [(i, c) for i, c in enumerate(self._dense) if c]
+
+    def _items(self):
+        return self._counts.items() if self._dense is None else self._live()
 
     @property
     def count(self) -> int:
@@ -113,16 +155,15 @@ class LatencyHistogram:
         total = self._n
         if not total:
             return [0.0 for _ in qs]
-        counts = self._counts
-        live = sorted(counts)
+        live = self._live()
         geo = self._geo
         out = []
         for q in qs:
             target = max(int(min(q, 100.0) * total / 100 + 0.5), 1)
             seen = 0
             value = 0
-            for i in live:
-                seen += counts[i]
+            for i, c in live:
+                seen += c
                 if seen >= target:
                     v = geo.get_value_from_index(i)
                     value = geo.get_highest_equivalent_value(v) if q else geo.get_lowest_equivalent_value(v)
@@ -154,7 +195,7 @@ class LatencyHistogram:
         n = sum(counts.values())
         if n:
             self._drain()
-            self._counts.update(counts)
+            self._add(counts)
             self._n += n
             self._sum += sum_s
             self._max = max(self._max, max_s)
@@ -164,7 +205,7 @@ class LatencyHistogram:
             raise ValueError("can only merge histograms of the same precision")
         self._drain()
         other._drain()
-        self._counts.update(other._counts)
+        self._add(dict(other._items()))
         self._n += other._n
         self._sum += other._sum
         self._max = max(self._max, other._max)

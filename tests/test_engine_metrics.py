@@ -57,6 +57,31 @@ def test_a_summary_reads_the_same_figures_and_merging_adds_counts():
     assert LatencyHistogram().summary().p99_s == 0.0  # empty: zeros, not an error
 
 
+def test_a_histogram_with_many_live_buckets_turns_dense_and_reads_exactly_what_hdr_reads():
+    """Past ``DENSE_AT`` live buckets the counts move to a fixed array: the figures stay HdrHistogram's."""
+    from hdrh.histogram import HdrHistogram
+
+    rng = random.Random(11)
+    samples = [rng.lognormvariate(-5.5, 1.2) for _ in range(60_000)]  # thousands of distinct buckets
+    h, ref = LatencyHistogram(), HdrHistogram(1, 3_600_000_000, 3)
+    small = LatencyHistogram()
+    for s in samples:
+        h.record(s)
+        ref.record_value(max(1, int(s * 1e6 + 0.5)))
+    for s in samples[:500]:
+        small.record(s)
+    small.percentile(50)
+    assert h._dense is not None and small._dense is None  # the long one went dense, the short one did not
+    for q in (0, 1, 50, 90, 99, 99.9, 100):
+        assert h.percentile(q) == ref.get_value_at_percentile(q) / 1e6, q
+    merged, other = LatencyHistogram(), LatencyHistogram()  # merging either way round counts the same
+    merged.merge(small)
+    merged.merge(h)
+    other.merge(h)
+    other.merge(small)
+    assert merged.summary() == other.summary() and merged.count == len(samples) + 500
+
+
 def test_values_outside_the_range_are_clamped_not_lost():
     h = LatencyHistogram()
     h.record(0.0)
