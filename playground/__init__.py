@@ -60,6 +60,7 @@ from ._node import NodeStats as NodeStats
 from ._report import Comparison as Comparison
 from ._report import Report as Report
 from ._resources import Resource as Resource
+from ._series import HostSeries as HostSeries
 from ._series import HostSeriesRow as HostSeriesRow
 from ._series import LatencySketch as LatencySketch
 from ._sim import Client as Client

@@ -27,7 +27,7 @@ from rich.table import Table
 from ._cost import CostBreakdown, cost_of
 from ._errortable import ErrorRecord
 from ._metrics import ClientStats, LatencySummary, SeriesRow
-from ._series import HostSeriesRow
+from ._series import HostSeries, HostSeriesRow
 from ._slo import SLO, SLOCheck
 from ._trace import TraceRecord
 from ._stations import StationMeasure
@@ -55,7 +55,7 @@ def _plain(obj):
         return {f.name: _plain(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
     if isinstance(obj, dict):
         return {str(k): _plain(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
+    if isinstance(obj, (list, tuple, HostSeries)):
         return [_plain(v) for v in obj]
     if isinstance(obj, float):
         return round(obj, 9)
@@ -78,7 +78,7 @@ class Report:
     events_fired: int = 0
     title: str = ""
     overall: LatencySummary | None = None  # every load's latencies together
-    host_series: dict[str, list[HostSeriesRow]] = field(default_factory=dict)  # per host, per second
+    host_series: dict[str, HostSeries] = field(default_factory=dict)  # per host, per second: reads as a list of HostSeriesRow
     warmup_s: float = 0.0  # left out at the start; ``duration_s`` is the measured window after it
     warmup_rule: str = ""  # how warmup_s was chosen: "" (given) or "MSER-5" (warmup_s="auto")
     topology: dict[str, Any] = field(default_factory=dict)  # hosts, their settings, who calls whom

@@ -26,13 +26,15 @@ Memory is flat: at most ``max_rows`` rows per host. When a run outgrows them
 interval doubles: counts add, averages weight by time, p50 weights by count
 and p99 keeps the larger of the two (so a merged p99 never hides a bad second).
 The rows are kept packed, 14 doubles each (112 bytes, against about 384 for a
-``HostSeriesRow`` object with its boxed numbers), and unpacked when read.
+``HostSeriesRow`` object with its boxed numbers), during the run and in the
+report (``HostSeries``, which reads as a list of rows), and unpacked when read.
 The model leaves out per-second peaks (a queue that spiked within a second shows
 as its average over the second) and per-route breakdowns.
 """
 from __future__ import annotations
 
 from array import array
+from collections.abc import Sequence
 from dataclasses import astuple, dataclass, fields
 from math import frexp, isfinite
 from typing import TYPE_CHECKING
@@ -41,7 +43,7 @@ if TYPE_CHECKING:
     from ._clock import Scheduler
     from ._node import Node
 
-__all__ = ["HostSeriesRow", "LatencySketch", "SeriesSampler"]
+__all__ = ["HostSeries", "HostSeriesRow", "LatencySketch", "SeriesSampler"]
 
 _PER_OCTAVE = 8
 _MIN_EXP = -19  # 2**-20 s, about 1 us: anything below lands in the first bucket
@@ -51,8 +53,8 @@ _SIZE = (12 - _MIN_EXP + 2) * _PER_OCTAVE  # up to 2**12 s (over an hour)
 class LatencySketch:
     """A tiny fixed-size latency histogram: 8 log-spaced buckets per octave (~6% precision).
 
-        >>> s = LatencySketch(); s.record(0.010); s.record(0.020); round(s.percentile(99), 3)
-        0.02
+        >>> s = LatencySketch(); s.record(0.010); s.record(0.020); round(s.percentile(99), 3)  # the middle of 0.020's bucket
+        0.021
     """
 
     __slots__ = ("counts", "count")
@@ -127,12 +129,65 @@ _COUNTS = frozenset(i for i, f in enumerate(fields(HostSeriesRow)) if f.type == 
 
 def _unpack(packed: array) -> list[HostSeriesRow]:
     """The rows of a packed array (``_WIDTH`` doubles a row), with their bools and ints back."""
-    rows = []
-    for k in range(0, len(packed), _WIDTH):
-        values = [bool(v) if i in _FLAGS else int(v) if i in _COUNTS else v
-                  for i, v in enumerate(packed[k:k + _WIDTH])]
-        rows.append(HostSeriesRow(*values))
-    return rows
+    return [_row(packed, k) for k in range(0, len(packed), _WIDTH)]
+
+
+class HostSeries(Sequence):
+    """One host's rows, kept packed (``_WIDTH`` doubles a row) and unpacked as they are read.
+
+    It reads as a list of ``HostSeriesRow`` (index, slice, iterate, ``len``, ``==``), and
+    holds 112 bytes a row instead of about 376 for the row objects (measured with tracemalloc
+    on 3,600 rows): a long run's report, which keeps every host's rows up to their cap, makes
+    no row objects until they are read. Each read makes a fresh row, so compare rows with
+    ``==``, not ``is``.
+
+        >>> rows = HostSeries(array("d", [0.0, 1.0, 1, 0.5, 0, 1.0, 40, 0, 0, 0, 0, 0.01, 0.02, 0]))
+        >>> rows[0].served, rows[0].up, len(rows)
+        (40, True, 1)
+    """
+
+    __slots__ = ("_packed",)
+
+    def __init__(self, packed: array | None = None) -> None:
+        self._packed = array("d") if packed is None else packed
+
+    def __len__(self) -> int:
+        return len(self._packed) // _WIDTH
+
+    def __getitem__(self, index):
+        if isinstance(index, slice):
+            return [self[i] for i in range(*index.indices(len(self)))]
+        n = len(self)
+        if index < 0:
+            index += n
+        if not 0 <= index < n:
+            raise IndexError(f"host series index {index} out of range for {n} rows")
+        return _row(self._packed, index * _WIDTH)
+
+    def __iter__(self):
+        packed = self._packed
+        for k in range(0, len(packed), _WIDTH):
+            yield _row(packed, k)
+
+    def __eq__(self, other) -> bool:
+        if isinstance(other, HostSeries):
+            return self._packed == other._packed
+        if isinstance(other, (list, tuple)):
+            return list(self) == list(other)
+        return NotImplemented
+
+    __hash__ = None  # mutable-looking, like the list it stands for
+
+    def __repr__(self) -> str:
+        return f"HostSeries({list(self)!r})"
+
+    def __reduce__(self):
+        return HostSeries, (self._packed,)
+
+
+def _row(packed: array, k: int) -> HostSeriesRow:
+    return HostSeriesRow(*[bool(v) if i in _FLAGS else int(v) if i in _COUNTS else v
+                           for i, v in enumerate(packed[k:k + _WIDTH])])
 
 
 def _pack(rows: list[HostSeriesRow]) -> array:
@@ -256,14 +311,14 @@ class SeriesSampler:
             self._timer.cancel()
             self._timer = None
 
-    def finish(self, now: float) -> dict[str, list[HostSeriesRow]]:
-        """Stop sampling, close the open interval, and hand over the rows by host (once: the sampler
-        keeps none, so the packed and the unpacked rows of every host are never all held at once)."""
+    def finish(self, now: float) -> dict[str, HostSeries]:
+        """Stop sampling, close the open interval, and hand over the rows by host, still packed
+        (once: the sampler keeps none of them)."""
         self.stop()
         out = {}
         for name, track in self.tracks.items():
             track.sample(now, self.t0)
-            out[name] = track.rows
+            out[name] = HostSeries(track._packed)  # handed over as it is: no row objects made
             track._packed = array("d")
         return out
 

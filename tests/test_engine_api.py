@@ -20,7 +20,7 @@ EXPORTED = {
     "Request", "Response", "Connection", "to_asgi_scope", "call_asgi",
     # measurements and reports
     "ClientStats", "LatencyHistogram", "LatencySummary", "TimeWeighted", "Report", "Comparison", "NodeStats",
-    "HostSeriesRow", "LatencySketch",
+    "HostSeries", "HostSeriesRow", "LatencySketch",
     "ErrorRecord",
     # the simulation
     "Network", "Node", "Resource", "Sim", "Client",

@@ -24,7 +24,7 @@ def test_a_crash_shows_in_the_seconds_it_lasted():
     assert [r.up for r in rows[:10]] == [True] * 5 + [False] * 3 + [True] * 2
     assert rows[5].crashes == 1 and rows[5].reset > 0  # what it held when it crashed
     assert all(r.served == 0 and r.refused > 0 for r in rows[5:7])
-    assert rows_at(rows, 6.5) is rows[6]
+    assert rows_at(rows, 6.5) == rows[6]
 
 
 def test_the_series_adds_up_to_the_totals():
@@ -99,3 +99,20 @@ def test_packed_rows_read_back_with_their_types():
     rows = sim.run(duration_s=3).host_series["app"]
     assert [type(v) for v in (rows[0].up, rows[0].served, rows[0].crashes, rows[0].utilisation)] == [bool, int, int, float]
     assert sum(r.served for r in rows) == sim["app"].served
+
+
+def test_a_reports_host_series_reads_as_a_list_and_stays_packed():
+    import pickle
+
+    import pytest
+
+    from playground import HostSeries
+
+    rows = crashed_app().run(duration_s=6).host_series["app"]
+    plain = list(rows)
+    assert isinstance(rows, HostSeries) and len(rows) == len(plain) >= 6
+    assert rows[-1] == plain[-1] and rows[1:4] == plain[1:4] and rows == plain
+    assert len(rows._packed) == 14 * len(plain)  # 14 doubles a row, no row objects kept
+    assert pickle.loads(pickle.dumps(rows)) == rows
+    with pytest.raises(IndexError, match="out of range"):
+        rows[len(plain)]
