@@ -190,11 +190,19 @@ def _row(packed: array, k: int) -> HostSeriesRow:
                            for i, v in enumerate(packed[k:k + _WIDTH])])
 
 
-def _pack(rows: list[HostSeriesRow]) -> array:
-    packed = array("d")
-    for row in rows:
-        packed.extend(astuple(row))
-    return packed
+def _halve(packed: array) -> None:
+    """Merge adjacent rows in pairs, in place (an odd last row stays as it is).
+
+    In place, so the array keeps its block and grows back into it: a fresh array at
+    every halving would leave the old block behind as a hole in the C heap.
+    """
+    n = len(packed) // _WIDTH
+    for j in range(n // 2):
+        a, b = _row(packed, 2 * j * _WIDTH), _row(packed, (2 * j + 1) * _WIDTH)
+        packed[j * _WIDTH:(j + 1) * _WIDTH] = array("d", astuple(merge_rows(a, b)))
+    if n % 2:
+        packed[(n // 2) * _WIDTH:(n // 2 + 1) * _WIDTH] = packed[(n - 1) * _WIDTH:n * _WIDTH]
+    del packed[((n + 1) // 2) * _WIDTH:]
 
 
 def merge_rows(a: HostSeriesRow, b: HostSeriesRow) -> HostSeriesRow:
@@ -258,11 +266,7 @@ class _HostTrack:
         sketch.clear()
         self._packed.extend(astuple(row))
         if len(self._packed) > self.max_rows * _WIDTH:  # flat memory: halve the resolution
-            rows = self.rows
-            merged = [merge_rows(rows[i], rows[i + 1]) for i in range(0, len(rows) - 1, 2)]
-            if len(rows) % 2:
-                merged.append(rows[-1])
-            self._packed = _pack(merged)
+            _halve(self._packed)
 
 
 def _clean(x: float) -> float:

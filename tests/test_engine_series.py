@@ -116,3 +116,18 @@ def test_a_reports_host_series_reads_as_a_list_and_stays_packed():
     assert pickle.loads(pickle.dumps(rows)) == rows
     with pytest.raises(IndexError, match="out of range"):
         rows[len(plain)]
+
+
+def test_halving_in_place_gives_the_pairwise_merges():
+    from array import array
+    from dataclasses import astuple
+
+    from playground._series import HostSeries, _halve
+
+    rows = [HostSeriesRow(float(k), 1.0, k % 3 != 0, 0.1 * k, float(k), 2.0, 10 * k, k % 2, 0, 1, 0, 0.001 * k,
+                          0.01 * (7 - k), crashes=k % 2) for k in range(7)]
+    for n in (6, 7):
+        packed = array("d", [v for r in rows[:n] for v in astuple(r)])
+        _halve(packed)
+        expected = [merge_rows(rows[i], rows[i + 1]) for i in range(0, n - 1, 2)] + rows[n - 1:] * (n % 2)
+        assert HostSeries(packed) == expected
