@@ -27,7 +27,7 @@ from rich.table import Table
 from ._cost import CostBreakdown, cost_of
 from ._errortable import ErrorRecord
 from ._metrics import ClientStats, LatencySummary, SeriesRow
-from ._series import HostSeries, HostSeriesRow
+from ._series import HostSeries
 from ._slo import SLO, SLOCheck
 from ._trace import TraceRecord
 from ._stations import StationMeasure

@@ -123,13 +123,7 @@ class HostSeriesRow:
 
 
 _WIDTH = len(fields(HostSeriesRow))
-_FLAGS = frozenset(i for i, f in enumerate(fields(HostSeriesRow)) if f.type == "bool")
-_COUNTS = frozenset(i for i, f in enumerate(fields(HostSeriesRow)) if f.type == "int")
-
-
-def _unpack(packed: array) -> list[HostSeriesRow]:
-    """The rows of a packed array (``_WIDTH`` doubles a row), with their bools and ints back."""
-    return [_row(packed, k) for k in range(0, len(packed), _WIDTH)]
+_TYPES = tuple({"bool": bool, "int": int}.get(f.type, float) for f in fields(HostSeriesRow))
 
 
 class HostSeries(Sequence):
@@ -186,8 +180,8 @@ class HostSeries(Sequence):
 
 
 def _row(packed: array, k: int) -> HostSeriesRow:
-    return HostSeriesRow(*[bool(v) if i in _FLAGS else int(v) if i in _COUNTS else v
-                           for i, v in enumerate(packed[k:k + _WIDTH])])
+    """The row at offset ``k`` of a packed array, with its bools and ints back."""
+    return HostSeriesRow(*[t(v) for t, v in zip(_TYPES, packed[k:k + _WIDTH])])
 
 
 def _halve(packed: array) -> None:
@@ -239,7 +233,7 @@ class _HostTrack:
 
     @property
     def rows(self) -> list[HostSeriesRow]:
-        return _unpack(self._packed)
+        return list(HostSeries(self._packed))
 
     def _totals(self, now: float) -> tuple:
         n = self.node
