@@ -205,14 +205,15 @@ def run_ciw(m: Model) -> Outcome:
 # -- statistics ---------------------------------------------------------------------
 
 
+def measured_seconds(m: Model, warmup_s: float) -> list[int]:
+    """The departure seconds that count: whole seconds after the warm-up, inside the arrival window."""
+    return list(range(math.ceil(warmup_s), int(m.duration_s)))
+
+
 def batch_means(o: Outcome, m: Model, batches: int, warmup_s: float) -> tuple[float, float]:
     """(mean W, 95% half-width) from ``batches`` equal batches of departure seconds after warm-up."""
-    first = math.ceil(warmup_s)
-    last = int(m.duration_s)  # whole seconds inside the arrival window
-    seconds = list(range(first, last))
+    seconds = measured_seconds(m, warmup_s)
     size = len(seconds) // batches
-    if size < 1:
-        raise SystemExit(f"--batches {batches} is too many for {len(seconds)} measured seconds")
     means = []
     for b in range(batches):
         span = seconds[b * size:(b + 1) * size]
@@ -297,17 +298,27 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--servers", type=int, default=8, help="number of servers (c)")
     p.add_argument("--requests", type=int, default=100_000, help="customers (about: arrivals are Poisson)")
     p.add_argument("--seed", type=int, default=1)
-    p.add_argument("--batches", type=int, default=20, help="batches for the confidence intervals")
+    p.add_argument("--batches", type=int, default=None,
+                   help="batches for the confidence intervals (default: 20, or one a measured second if fewer)")
     p.add_argument("--warmup-s", type=float, default=1.0, help="simulated seconds left out at the start")
     p.add_argument("--rounds", type=int, default=3, help="timed rounds per library; the fastest counts")
     p.add_argument("--rss-requests", type=int, default=1_000_000, help="customers in the memory run (0: skip)")
     p.add_argument("--floor-wakeups", type=int, default=200_000, help="wake-ups in the floor test (0: skip)")
     p.add_argument("--rss-child", action="store_true", help=argparse.SUPPRESS)
     a = p.parse_args(argv)
-    for name in ("rate", "mu", "requests", "servers", "batches", "rounds"):
+    for name in ("rate", "mu", "requests", "servers", "rounds"):
         if not getattr(a, name) > 0:
             p.error(f"--{name} must be > 0, got {getattr(a, name)!r}")
     model = Model(a.rate, a.mu, a.servers, a.requests, a.seed)
+    measured = len(measured_seconds(model, a.warmup_s))
+    if measured < 2:  # checked now, not after minutes of runs
+        p.error(f"the run is too short for confidence intervals: --requests {a.requests} at --rate {a.rate:g} "
+                f"leaves {measured} whole second(s) after the {a.warmup_s:g} s warm-up; at least 2 are needed")
+    if a.batches is None:
+        a.batches = min(20, measured)
+    if not 2 <= a.batches <= measured:
+        p.error(f"--batches must be between 2 and the {measured} whole seconds measured after the warm-up "
+                f"(--requests / --rate - --warmup-s), got {a.batches}")
     if a.rss_child:
         rss_child(model)
         return
