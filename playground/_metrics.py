@@ -38,8 +38,8 @@ class LatencySummary:
 class LatencyHistogram:
     """Latencies in seconds, counted in the buckets of an HDR histogram of microseconds.
 
-        >>> h = LatencyHistogram(); h.record(0.010); h.percentile(50)
-        0.01
+        >>> h = LatencyHistogram(); h.record(0.010); h.percentile(50)  # the top of 0.010's bucket
+        0.010007
 
     The buckets are those of the ``hdrhistogram`` package (1 us to an hour,
     about 0.1% value precision at three significant figures) and every figure

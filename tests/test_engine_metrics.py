@@ -13,6 +13,7 @@ import functools
 import math
 import random
 import statistics
+from collections import Counter
 
 import pytest
 
@@ -80,6 +81,39 @@ def test_a_histogram_with_many_live_buckets_turns_dense_and_reads_exactly_what_h
     other.merge(h)
     other.merge(small)
     assert merged.summary() == other.summary() and merged.count == len(samples) + 500
+
+
+def _edge_latencies() -> list[float]:
+    """Values at and beside every place the index can change: each microsecond rounding edge
+    (k - 0.5 us) near each power of two, sub-bucket edges, the clamps at 0 and at an hour."""
+    values = [0.0, 1e-9, 4.99e-7, 5e-7, 1e-6, 1.5e-6, 3599.9999995, 3600.0, 3600.0000005, 3999.0, 4000.0,
+              4294.0, 5000.0, 7200.0, 1e6, 1e7]
+    for k in range(44):
+        for us in (2**k - 1, 2**k, 2**k + 1, 3 * 2**k, 2**k + 2 ** max(k - 11, 0)):
+            edge = (us - 0.5) / 1e6
+            values += [math.nextafter(edge, 0.0), edge, math.nextafter(edge, 1.0), us / 1e6]
+    return [v for v in values if v >= 0.0]
+
+
+@pytest.mark.parametrize("figures", [2, 3])
+def test_each_latency_lands_in_the_bucket_hdr_histogram_gives_it(figures):
+    """The batch path (``_drain``) and the one-value path (``index``) give every value HdrHistogram's counts
+    index for ``int(seconds * 1e6 + 0.5)`` clamped to [1 us, an hour]: at every rounding and
+    bucket edge, and for a wide random spread."""
+    from hdrh.histogram import HdrHistogram
+
+    rng = random.Random(figures)
+    values = _edge_latencies() + [rng.lognormvariate(-6, 3) for _ in range(20_000)]
+    ref = HdrHistogram(1, 3_600_000_000, figures)
+    expected = [ref.get_counts_array_index(min(max(int(v * 1e6 + 0.5), 1), 3_600_000_000)) for v in values]
+    h = LatencyHistogram(figures)
+    assert [h.index(v) for v in values] == expected  # the one-value path
+    for v in values:
+        h.record(v)
+    h._drain()  # the batch path
+    got = h._counts if h._dense is None else {i: c for i, c in enumerate(h._dense) if c}
+    assert dict(got) == dict(Counter(expected))
+    assert h.count == len(values) and h.max_s == max(values)
 
 
 def test_values_outside_the_range_are_clamped_not_lost():
