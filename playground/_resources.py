@@ -27,8 +27,10 @@ __all__ = ["Resource"]
 class Resource:
     """``capacity`` slots shared first-come first-served.
 
+    In a task (``sched`` is the run's scheduler), 2 ms of CPU on one of four cores:
+
         >>> cores = Resource(sched, capacity=4)     # doctest: +SKIP
-        >>> await cores.use(0.002)                  # 2 ms of CPU on one core
+        >>> await cores.use(0.002)                  # doctest: +SKIP
     """
 
     def __init__(self, sched, capacity: int, name: str = "resource") -> None:
