@@ -75,9 +75,11 @@ class Probe:
         return " ".join(parts) + f" {runs} - {self.verdict}"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class CapacityResult:
-    """What a search found: the value (or None), every probe, and the one-line answer."""
+    """What a search found: the value (or None), every probe, and the one-line answer.
+
+    Its ``repr`` is the answer in one line; ``print`` it for every probe."""
 
     knob: str
     lo: int
@@ -115,6 +117,11 @@ class CapacityResult:
     def point(self):
         """The sweep point of the answer (None when there is none)."""
         return self.probe(self.value).point if self.value is not None else None
+
+    def __repr__(self) -> str:
+        probes = f"{len(self.probes)} probe" + ("" if len(self.probes) == 1 else "s")
+        return (f"<CapacityResult {self.answer} ({self.knob} in [{self.lo}, {self.hi}], SLO {self.slo.describe()}; "
+                f"{probes}: print it for each)>")
 
     def __str__(self) -> str:
         lines = [f"{'Capacity search' if self.mode == 'minimum' else 'Breaking point'} over "

@@ -62,9 +62,13 @@ def _plain(obj):
     return obj
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class Report:
-    """The result of ``Sim.run``. Client figures are per load; ``components`` per host."""
+    """The result of ``Sim.run``. Client figures are per load; ``components`` per host.
+
+    Its ``repr`` is one line of headline figures (a REPL shows that, not every
+    series row); ``print(report)`` gives the tables, ``to_json()`` everything.
+    """
 
     seed: Any
     duration_s: float
@@ -247,6 +251,21 @@ class Report:
 
     def __str__(self) -> str:
         return self.render()
+
+    def __repr__(self) -> str:
+        window = f"{self.duration_s:g} s" + (f" after a {self.warmup_s:g} s warm-up" if self.warmup_s else "")
+        parts = [f"{self.sent:,} sent", f"{self.ok:,} ok"]
+        if self.failed:
+            kinds = ", ".join(f"{k} {v:,}" for k, v in sorted(self.errors.items(), key=lambda kv: -kv[1])[:3])
+            parts.append(f"{self.failed:,} failed ({kinds})")
+        else:
+            parts.append("0 failed")
+        if self.in_flight:
+            parts.append(f"{self.in_flight:,} in flight")
+        if self.ok:
+            parts.append(f"p50 {self.p50_s * 1000:,.1f} ms, p99 {self.p99_s * 1000:,.1f} ms")
+        hosts = f"{len(self.components)} host" + ("" if len(self.components) == 1 else "s")
+        return f"<Report seed={self.seed!r}, {window}: {', '.join(parts)}; {hosts} (print it for the tables)>"
 
     def to_dict(self) -> dict:
         d = _plain(self)

@@ -39,9 +39,11 @@ class SweepPoint:
         return ", ".join(f"{k}={v}" for k, v in self.params.items()) or "(no parameters)"
 
 
-@dataclass
+@dataclass(repr=False)
 class SweepResult:
-    """The rows and per-point summaries of ``sweep``; print it for a table."""
+    """The rows and per-point summaries of ``sweep``; print it for a table.
+
+    Its ``repr`` says what was swept in one line (the rows can be thousands)."""
 
     grid: dict[str, list]
     seeds: list
@@ -171,6 +173,15 @@ class SweepResult:
 
     def __str__(self) -> str:
         return self.render()
+
+    def __repr__(self) -> str:
+        grid = "; ".join(f"{k}={v!r}" for k, v in self.grid.items()) or "no grid"
+        ok = sum(1 for r in self.rows if r.get("status") == "ok")
+        failed = f", {len(self.rows) - ok:,} failed" if len(self.rows) > ok else ""
+        stopped = ", interrupted" if self.interrupted else ""
+        build = f"{self.build} " if self.build else ""
+        return (f"<SweepResult {build}over {grid}, {len(self.seeds)} seed{'' if len(self.seeds) == 1 else 's'}: "
+                f"{len(self.rows):,} runs of {self.duration_s:g} s ({ok:,} ok{failed}{stopped}); print it for the table>")
 
     def pareto(self, x: str = "cost_per_month", y: str = "p99_ms") -> list[SweepPoint]:
         """The points not beaten on both ``x`` and ``y`` (their means; lower is better), by ascending ``x``."""

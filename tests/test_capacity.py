@@ -96,6 +96,15 @@ def test_a_knob_the_build_does_not_take_is_named():
                         echo=None)
 
 
+def test_a_search_result_reads_as_its_answer_in_a_repl():
+    result = capacity_search(servers_build, knob="servers", lo=1, hi=4, slo=SLO(p99_ms=200), seeds=2,
+                             duration_s=5, executor="serial", echo=None)
+    assert result.value in (2, 3, 4) and result.answer == f"minimum servers={result.value}"  # 1.5 Erlangs of work
+    assert repr(result) == (f"<CapacityResult minimum servers={result.value} (servers in [1, 4], SLO p99 <= 200.0 ms, "
+                            f"errors <= 1.00%; {len(result.probes)} probes: print it for each)>")
+    assert str(result).splitlines()[-1] == result.answer
+
+
 def cli(*args: str, cwd=ROOT) -> subprocess.CompletedProcess:
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     return subprocess.run([sys.executable, "-m", "playground", "capacity", *args], cwd=cwd, env=env,

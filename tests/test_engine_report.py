@@ -93,3 +93,20 @@ def test_the_topology_draws_as_mermaid_and_as_dot():
         "}",
     ])
     assert repr(sim).splitlines()[0] == "<Sim seed=1 virtual time, 4 hosts, 1 loads>"
+
+
+def test_a_reports_repr_is_one_line_of_headline_figures_not_every_row():
+    """What a REPL shows for ``report``: the figures that matter, the same for the same seed, and
+    short however long the run (the series hold a row a second a host)."""
+    short, long_run = two_tier().run(duration_s=2), two_tier().run(duration_s=600)
+    text = repr(short)
+    assert text.startswith("<Report seed=1, 2 s: ") and text.endswith("(print it for the tables)>")
+    assert f"{short.sent:,} sent, {short.ok:,} ok, 0 failed" in text and "p99 " in text and "2 hosts" in text
+    assert "\n" not in text and len(repr(long_run)) < 200 and repr(two_tier().run(duration_s=2)) == text
+
+    sim = Sim(seed=2)
+    sim.add(Back("back", work_s=1.0))
+    sim.load(OpenLoop("back", rate=20, timeout_s=0.1))
+    failing = sim.run(duration_s=3, warmup_s=1)
+    assert "after a 1 s warm-up" in repr(failing)
+    assert f"{failing.failed:,} failed (timeout {failing.errors['timeout']:,})" in repr(failing)

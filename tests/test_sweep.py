@@ -34,6 +34,8 @@ def test_one_row_per_point_and_seed_in_point_order():
     assert row["status"] == "ok" and row["p99_ms"] > row["p50_ms"] > 0 and row["cache_hit_ratio"] is None
     assert [p.params for p in result.points] == [{"servers": 3}, {"servers": 2}]
     assert result.points[1]["p99_ms"].mean > result.points[0]["p99_ms"].mean  # fewer servers, slower
+    assert repr(result) == ("<SweepResult sweep_builds:servers_build over servers=[3, 2], 2 seeds: "
+                            "4 runs of 5 s (4 ok); print it for the table>")  # a REPL's view: one line, not the rows
 
 
 def test_a_row_is_the_same_whoever_runs_it():
