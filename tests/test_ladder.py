@@ -147,3 +147,17 @@ def test_ladder_plots_are_saved(tmp_path):
     paths = ladder_plot(result, tmp_path / "plots")
     assert [p.name for p in paths] == ["ladder.png", "ladder.svg"]
     assert all(p.stat().st_size > 10_000 for p in paths)
+
+
+def test_the_readme_shows_the_default_ladders_final_table_as_it_prints_now(capsys, monkeypatch):
+    """The README quotes ``playground ladder``'s comparison table on its defaults; it must be today's."""
+    from pathlib import Path
+
+    monkeypatch.setenv("COLUMNS", "100")
+    assert main(["ladder", "--quiet"]) == 0
+    printed = [line.rstrip() for line in capsys.readouterr().out.splitlines()]
+    start = printed.index("From 5 users to 1 million: the comparison")
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8").splitlines()
+    first = readme.index("From 5 users to 1 million: the comparison")
+    quoted = [line.rstrip() for line in readme[first:readme.index("```", first)]]
+    assert printed[start:start + len(quoted)] == quoted, "the README's ladder table is stale: paste today's"
