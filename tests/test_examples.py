@@ -331,3 +331,35 @@ def test_the_readme_table_shows_every_examples_current_output():
         "README.md's examples table is stale: run python docs/make_examples.py"
     page = make_examples.PAGE.read_text(encoding="utf-8")
     assert make_examples.comparable(page) == make_examples.comparable(make_examples.page(paths, runs))
+
+
+def _fenced_blocks(text: str) -> list[list[str]]:
+    """The plain ``` blocks of a Markdown text (no language: output), each as its lines without trailing spaces."""
+    blocks, current, plain = [], None, False
+    for line in text.splitlines():
+        if line.startswith("```"):
+            if current is None:
+                current, plain = [], line.strip() == "```"
+            else:
+                if plain and current:
+                    blocks.append(current)
+                current = None
+        elif current is not None:
+            current.append(line.rstrip())
+    return blocks
+
+
+def test_what_the_readme_quotes_of_an_examples_output_is_its_output_today():
+    """A README block that starts as a line of an example's output does (as docs/EXAMPLES.md holds it, and
+    that page is checked against fresh runs) must be that output, line for line."""
+    page = [line.rstrip() for line in make_examples.PAGE.read_text(encoding="utf-8").splitlines()]
+    quoted = 0
+    for block in _fenced_blocks(make_examples.README.read_text(encoding="utf-8")):
+        starts = [i for i, line in enumerate(page) if line.strip() and line[:24] == block[0][:24]]
+        if not starts or block[0].startswith(("python", "playground", "$")):
+            continue  # commands, and blocks that are not an example's output
+        quoted += 1
+        assert any(page[i:i + len(block)] == block for i in starts), (
+            f"README.md quotes an example's output that has changed, from {block[0]!r}: "
+            "paste it again from docs/EXAMPLES.md")
+    assert quoted >= 2  # the capacity answer and why_it_broke's table at least
