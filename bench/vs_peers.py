@@ -28,7 +28,10 @@ round counts (the machine may be shared); the figure is customers served per
 wall-clock second. The engine's peak memory is measured on a separate
 1,000,000-customer run in a child process (``resource.getrusage``), so the
 peers' allocations do not count. The engine's floor is how many times one
-trio task can sleep and wake on the virtual clock per wall-clock second.
+trio task can sleep and wake on the virtual clock per wall-clock second; the
+event heap alone is the same M/M/c written as bare callbacks on playground's
+``Scheduler`` (no requests, network, timeouts or metrics), so the distance
+between it and the engine's figure is what the request model costs.
 
     python bench/vs_peers.py                      # defaults above
     python bench/vs_peers.py --requests 20000 --rounds 1 --rss-requests 0
@@ -250,6 +253,42 @@ def trio_floor(wakeups: int) -> dict[str, float]:
     return out
 
 
+def heap_floor(m: Model) -> tuple[int, float]:
+    """The same M/M/c as bare callbacks on playground's ``Scheduler`` (no trio, no requests, network,
+    timeouts or metrics): (customers served, wall seconds). What the event heap alone costs; the
+    distance from here to ``run_playground`` is the request model the components carry."""
+    from collections import deque
+
+    from playground import Scheduler
+
+    sched = Scheduler()
+    rng = random.Random(m.seed)
+    waiting: deque[float] = deque()
+    free = [m.servers]
+    served = [0]
+    draw = rng.expovariate
+
+    def arrive(_) -> None:
+        if free[0]:
+            free[0] -= 1
+            sched.call_later(draw(m.mu), depart, sched.now)
+        else:
+            waiting.append(sched.now)
+        sched.call_later(draw(m.rate), arrive)
+
+    def depart(_arrived) -> None:
+        served[0] += 1
+        if waiting:
+            sched.call_later(draw(m.mu), depart, waiting.popleft())
+        else:
+            free[0] += 1
+
+    t0 = time.perf_counter()
+    sched.call_later(draw(m.rate), arrive)
+    sched.fire_until(m.duration_s)
+    return served[0], time.perf_counter() - t0
+
+
 def rss_child(m: Model) -> None:
     """Run in a child process: one big engine run; print its figures as JSON."""
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
@@ -381,6 +420,11 @@ def main(argv: list[str] | None = None) -> None:
         print(f"\nEngine floor: {floor['sched_sleep_per_s']:,.0f} scheduler wake-ups/s "
               f"(one task, await sched.sleep on the virtual clock); "
               f"plain trio.sleep: {floor['trio_sleep_per_s']:,.0f}/s")
+        heap = min((heap_floor(model) for _ in range(a.rounds)), key=lambda sw: sw[1])
+        heap_rate = heap[0] / heap[1]
+        print(f"Event heap alone: {heap_rate:,.0f} customers/s = {heap_rate / rate['simpy']:.2f}x SimPy (the same "
+              f"M/M/{a.servers} as bare scheduler callbacks: no requests, network, timeouts or metrics; best of "
+              f"{a.rounds}); the rest of a playground request's cost is its request model")
 
     if memory is not None:
         big, r = Model(a.rate, a.mu, a.servers, a.rss_requests, a.seed), memory
