@@ -191,7 +191,7 @@ def service_moments(dist: Distribution) -> tuple[float, float] | None:
     if isinstance(dist, Exponential):
         return mean, 1.0
     if isinstance(dist, Uniform):
-        return (mean, ((dist.high_s - dist.low_s) ** 2 / 12) / mean**2) if mean > 0 else (0.0, 0.0)
+        return (mean, ((dist.high_s - dist.low_s) / mean) ** 2 / 12) if mean > 0 else (0.0, 0.0)
     if isinstance(dist, LogNormal):
         return mean, math.expm1(dist.sigma**2)
     if isinstance(dist, Empirical):
@@ -199,8 +199,7 @@ def service_moments(dist: Distribution) -> tuple[float, float] | None:
         if mean <= 0 or len(xs) < 2:
             return mean, 0.0
         m = sum(xs) / len(xs)
-        var = sum((x - m) ** 2 for x in xs) / len(xs)
-        return mean, var / mean**2
+        return mean, sum(((x - m) / mean) ** 2 for x in xs) / len(xs)  # ratios first: no underflow
     if isinstance(dist, Scaled):
         inner = service_moments(dist.base)
         return None if inner is None else (mean, inner[1])
@@ -208,8 +207,7 @@ def service_moments(dist: Distribution) -> tuple[float, float] | None:
         inner = service_moments(dist.base)
         if inner is None or mean <= 0:
             return None
-        var = inner[1] * inner[0] ** 2 + dist.jitter_s**2 / 12
-        return mean, var / mean**2
+        return mean, inner[1] * (inner[0] / mean) ** 2 + (dist.jitter_s / mean) ** 2 / 12
     return None
 
 
@@ -219,5 +217,9 @@ def mixture_moments(parts: Sequence[tuple[float, tuple[float, float] | None]]) -
     if total <= 0 or any(m is None for w, m in parts if w > 0):
         return None
     mean = sum(w * m[0] for w, m in parts if w > 0) / total
-    second = sum(w * m[0] ** 2 * (1 + m[1]) for w, m in parts if w > 0) / total
-    return (mean, second / mean**2 - 1) if mean > 0 else (0.0, 0.0)
+    if not mean > 0:
+        return 0.0, 0.0
+    # E[S^2] / E[S]^2 - 1, each part's mean taken relative to the mix's first: a mean of 1e-170 s
+    # would underflow to zero when squared
+    relative = sum(w * (m[0] / mean) ** 2 * (1 + m[1]) for w, m in parts if w > 0) / total
+    return mean, max(relative - 1, 0.0)

@@ -171,3 +171,28 @@ def test_theory_measures_the_same_window_as_the_report():
     station, = report.stations
     assert station.window_s == pytest.approx(24.0)  # the batches that begin once the warm-up is over
     assert report.theory().station("app").agrees
+
+
+@pytest.mark.parametrize("latency_s", [1e-170, 1e-300, 5e-324])
+def test_service_times_too_small_to_square_still_give_a_theory(latency_s):
+    """A declared service time of 1e-170 s squares to zero in floating point: the station's squared
+    coefficient of variation must come from ratios, not ``E[S^2] / E[S]^2`` (a ZeroDivisionError at
+    the end of the run, found by hypothesis)."""
+    from components import Database, DatabaseClient
+
+    db_client = DatabaseClient("db")
+
+    async def handler(request, ctx):
+        if request.method == "POST":
+            await db_client.put(ctx, "k", "v")
+        return await db_client.get(ctx, "k") or ""
+
+    sim = Sim(seed=3)
+    sim.add(Database("db", read_latency_s=Constant(latency_s), write_latency_s=Uniform(latency_s, 3 * latency_s)))
+    sim.add(AppServer("app", handler, calls=("db",)))
+    sim.load(OpenLoop("app", rate=50))
+    report = sim.run(duration_s=2)
+    io = next(s for s in report.stations if s.host == "db")
+    assert io.declared_mean_s > 0 and math.isfinite(io.declared_scv) and io.declared_scv >= 0
+    assert report.theory().stations  # and the theory table is drawn
+    assert report.failed == 0
