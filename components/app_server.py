@@ -187,6 +187,11 @@ def _to_response(value) -> Response:
         resp = _to_response(body)
         resp.status = status
         return resp
+    if inspect.iscoroutine(value):  # ``return db.get(ctx, key)``: the await is missing
+        name = getattr(value, "__qualname__", "a coroutine")
+        value.close()  # it never ran; closing it spares a second, vaguer warning
+        raise ConfigError(f"the handler returned the coroutine {name}(...) instead of its result: it was never "
+                          "awaited; write return await ...")
     import json
 
     return Response(200, {"content-type": "application/json"}, json.dumps(value).encode())

@@ -38,6 +38,7 @@ from ._messages import Request, Response, settle_response
 from ._metrics import LatencyHistogram, LatencySummary, TimeWeighted
 from . import _trace
 from ._series import LatencySketch
+from ._unawaited import CURRENT_HOST
 
 if TYPE_CHECKING:
     from ._sim import Sim
@@ -199,6 +200,7 @@ class Node:
         self._nursery.start_soon(self._guarded, fn, args)
 
     async def _guarded(self, fn, args) -> None:
+        CURRENT_HOST.set(self)
         try:
             await fn(*args)
         except Exception as exc:  # a component bug: the host fails, the simulation goes on
@@ -324,6 +326,7 @@ class Node:
             self.net.respond(ex, Response(503, {"retry-after": "1"}, b"overloaded: accept queue full"))
 
     async def _worker(self, ex) -> None:
+        CURRENT_HOST.set(self)  # once a worker task: what its user code drops unawaited is this host's
         idle = self._idle
         queue = self._queue
         task = current_task()

@@ -45,6 +45,7 @@ from ._describe import describe
 from ._errors import ConfigError, PlaygroundError, WiringError, check_at_most, check_positive, check_probability
 from ._faults import FaultVerbs, run_action
 from ._watchdog import Watchdog
+from ._unawaited import UnawaitedCoroutines
 from ._load import Load
 from ._metrics import LatencyHistogram
 from ._network import Network
@@ -346,6 +347,8 @@ class Sim(FaultVerbs):
         report = None
         self._watchdog = Watchdog(sched, self._t0)  # notices user code that blocks the thread
         self._watchdog.start()
+        unawaited = UnawaitedCoroutines()  # notices coroutines made and never awaited
+        unawaited.__enter__()
         try:
             async with trio.open_nursery() as nursery:
                 sched.on_failure = nursery.cancel_scope.cancel  # a callback that raised ends the run
@@ -392,6 +395,7 @@ class Sim(FaultVerbs):
             self._hosts_nursery = None
             sched.on_failure = None
             self._watchdog.stop()
+            unawaited.__exit__(None, None, None)
         if sched.failure is not None:
             failure, sched.failure = sched.failure, None
             raise failure

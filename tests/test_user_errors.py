@@ -14,7 +14,7 @@ import time
 
 import pytest
 
-from components import AppServer, DatabaseClient
+from components import AppServer, Database, DatabaseClient
 from playground import ConfigError, ErrorRecord, OpenLoop, PlaygroundError, Request, Response, Sim, Workload
 from playground._errortable import ASYNCIO_HINT, ErrorTable
 
@@ -72,6 +72,63 @@ def test_a_handler_that_awaits_asyncio_is_told_this_runs_on_trio():
     (record,) = report.components["app"].errors
     assert (record.error, record.message, record.hint) == ("RuntimeError", "no running event loop", ASYNCIO_HINT)
     assert "this runs on trio, not asyncio" in report.render(width=200)  # one line: a hint wraps at 100 columns
+
+
+def test_a_call_made_without_await_is_named_with_its_line_on_its_host():
+    """``ctx.cpu(0.005)`` without ``await`` spends nothing and would pass silently (Python prints its
+    RuntimeWarning once, to stderr): the report names the call, the line and the fix, every run."""
+    db = DatabaseClient("db")
+
+    async def handler(request, ctx):
+        ctx.cpu(0.005)  # no await: no CPU is spent
+        db.get(ctx, "k")  # nor is this read made
+        return "ok"
+
+    line = handler.__code__.co_firstlineno
+    for _ in range(2):  # every run, not once a process
+        sim = Sim(seed=1)
+        sim.add(AppServer("app", handler, calls=("db",)))
+        sim.add(Database("db"))
+        sim.load(OpenLoop("app", rate=10))
+        report = sim.run(duration_s=1)
+        assert report.components["app"].warnings == (
+            f"test_user_errors.py:{line + 1}: Context.cpu(...) was called without await: the coroutine never ran, "
+            "so it did nothing (a ctx.cpu spent no CPU, a call sent nothing); write await before the call",
+            f"test_user_errors.py:{line + 2}: DatabaseClient.get(...) was called without await: the coroutine "
+            "never ran, so it did nothing (a ctx.cpu spent no CPU, a call sent nothing); write await before the call")
+        assert report.components["app"].utilisation == 0.0 and report.components["db"].served == 0
+        assert "without await" in report.render(width=100)
+
+
+def test_a_handler_that_returns_an_unawaited_coroutine_is_told_to_await_it():
+    db = DatabaseClient("db")
+
+    async def handler(request, ctx):
+        return db.get(ctx, "k")
+
+    sim = Sim(seed=1)
+    sim.add(AppServer("app", handler, calls=("db",)))
+    sim.add(Database("db"))
+    sim.load(OpenLoop("app", rate=10, arrivals="constant"))
+    report = sim.run(duration_s=1)
+    (record,) = report.components["app"].errors
+    assert record.error == "ConfigError" and record.message == (
+        "the handler returned the coroutine DatabaseClient.get(...) instead of its result: it was never awaited; "
+        "write return await ...")
+    assert report.errors == {"5xx": report.sent} and not report.warnings  # closed, so not warned about twice
+
+
+def test_other_warnings_pass_through_a_run_as_before():
+    import warnings
+
+    async def handler(request, ctx):
+        warnings.warn("my own deprecation", DeprecationWarning)
+        return "ok"
+
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        one_app(handler, duration_s=0.5)
+    assert {str(w.message) for w in seen} == {"my own deprecation"}
 
 
 def test_a_handler_with_the_wrong_signature_is_refused_when_built():
