@@ -91,6 +91,7 @@ class Report:
     loads: dict[str, dict] = field(default_factory=dict)  # load -> what it offers (rate, users, think time)
     client_errors: dict[str, tuple[ErrorRecord, ...]] = field(default_factory=dict)  # a load failing to make requests
     wall_warnings: list[str] = field(default_factory=list)  # from the wall clock (``_watchdog``): not in to_json()
+    run_warnings: list[str] = field(default_factory=list)  # about the run as a whole (user code's randomness)
 
     # -- what went wrong ----------------------------------------------------------------
     def error_table(self) -> list[tuple[str, ErrorRecord]]:
@@ -102,8 +103,9 @@ class Report:
 
     @property
     def warnings(self) -> list[str]:
-        """What the hosts noticed about the wiring during the run (undeclared calls, ...)."""
-        return [w for s in self.components.values() for w in getattr(s, "warnings", ())]
+        """What the hosts noticed during the run (undeclared calls, calls without await, ...), then what
+        the run noticed about itself (user code drawing from Python's shared ``random``)."""
+        return [w for s in self.components.values() for w in getattr(s, "warnings", ())] + list(self.run_warnings)
 
     # -- headline figures (all loads together) --------------------------------------
     @property

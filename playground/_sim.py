@@ -62,6 +62,12 @@ __all__ = ["Sim", "Client"]
 MAX_EVENTS = 10_000  # events kept per run (the latest; see Sim.event)
 
 
+SHARED_RANDOM_WARNING = (
+    "user code drew from Python's shared random module (random.random(), random.choice(), ...) during the run, "
+    "so it will not repeat with the same seed: draw from ctx.rng in a handler (the host's own stream, seeded "
+    "from the Sim's seed), or from a random.Random of your own")
+
+
 class Client(Node):
     """A host that only sends (where loads live). Created by ``Sim.load`` when needed."""
 
@@ -348,6 +354,7 @@ class Sim(FaultVerbs):
         self._watchdog = Watchdog(sched, self._t0)  # notices user code that blocks the thread
         self._watchdog.start()
         unawaited = UnawaitedCoroutines()  # notices coroutines made and never awaited
+        self._shared_random = random.getstate()  # user code drawing from it makes a run unrepeatable
         unawaited.__enter__()
         try:
             async with trio.open_nursery() as nursery:
@@ -456,6 +463,7 @@ class Sim(FaultVerbs):
             client_errors={n.name: n.error_table.records() for n in self.net.hosts.values()
                            if isinstance(n, Client) and len(n.error_table)},
             wall_warnings=[str(b) for b in self._watchdog.stop()],
+            run_warnings=[SHARED_RANDOM_WARNING] if random.getstate() != self._shared_random else [],
         )
 
     # -- looking at it ---------------------------------------------------------------------

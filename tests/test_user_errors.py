@@ -308,3 +308,27 @@ def test_an_idle_real_time_run_is_not_mistaken_for_a_blocked_one():
     sim.load(OpenLoop("app", rate=2, arrivals="constant"))
     report = sim.run(duration_s=0.3)  # 0.3 s of wall time, mostly waiting in trio's run loop
     assert report.wall_warnings == []
+
+
+def test_a_handler_drawing_from_the_shared_random_module_is_told_its_run_will_not_repeat():
+    """Same seed, different report - unless every draw comes from the Sim's streams. A handler that
+    calls ``random.expovariate`` is named in the report (it cannot be made to repeat); ``ctx.rng``
+    repeats and is not warned about."""
+    import random
+
+    from playground._sim import SHARED_RANDOM_WARNING
+
+    async def shared(request, ctx):
+        await ctx.cpu(random.expovariate(200))
+        return "ok"
+
+    async def own(request, ctx):
+        await ctx.cpu(ctx.rng.expovariate(200))
+        return "ok"
+
+    _, report = one_app(shared)
+    assert report.warnings == [SHARED_RANDOM_WARNING] and "ctx.rng" in SHARED_RANDOM_WARNING
+    assert json.loads(report.to_json())["run_warnings"] == [SHARED_RANDOM_WARNING]
+    assert f"Warning: {SHARED_RANDOM_WARNING[:40]}" in report.render(width=400)
+    first, second = one_app(own)[1], one_app(own)[1]
+    assert first.warnings == [] and first.to_json() == second.to_json()
