@@ -91,7 +91,8 @@ def check_positive(name: str, value, *, allow_zero: bool = False, allow_inf: boo
         raise ConfigError(f"{name} must be a float or inf, got {shown(value)}")
     if not ok:
         bound = ">= 0" if allow_zero else "> 0"
-        raise ConfigError(f"{name} must be {bound}, got {shown(value)}")
+        number = isinstance(value, (int, float)) and not isinstance(value, bool)
+        raise ConfigError(f"{name} must be {'' if number else 'a number '}{bound}, got {shown(value)}")
 
 
 def check_at_most(name: str, value, limit: float, unit: str, why: str) -> None:

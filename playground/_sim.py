@@ -123,7 +123,8 @@ class Sim(FaultVerbs):
     def add(self, node: Node, *, region: str | None = None) -> Node:
         """Add a host. Returns it, so ``app = sim.add(AppServer(...))`` reads well."""
         if not isinstance(node, Node):
-            raise ConfigError(f"add() takes a Node (a component), got {node!r}")
+            hint = ": a load goes in with sim.load(...)" if isinstance(node, Load) else ""
+            raise ConfigError(f"add() takes a Node (a component), got {node!r}{hint}")
         if region is not None:
             if node.region is not None and node.region != region:
                 raise ConfigError(f"host {node.name!r} is in region {node.region!r} already, got region={region!r} "

@@ -413,7 +413,7 @@ def test_balancer_backends_that_are_not_a_list_raise_config_error(backends):
 
 
 def test_a_link_bandwidth_that_is_not_a_number_raises_config_error():
-    with pytest.raises(ConfigError, match=r"^bandwidth_bytes_per_s must be > 0, got 'fast'$"):
+    with pytest.raises(ConfigError, match=r"^bandwidth_bytes_per_s must be a number > 0, got 'fast'$"):
         _linked(bandwidth_bytes_per_s="fast")
 
 

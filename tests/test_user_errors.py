@@ -332,3 +332,15 @@ def test_a_handler_drawing_from_the_shared_random_module_is_told_its_run_will_no
     assert f"Warning: {SHARED_RANDOM_WARNING[:40]}" in report.render(width=400)
     first, second = one_app(own)[1], one_app(own)[1]
     assert first.warnings == [] and first.to_json() == second.to_json()
+
+
+def test_a_value_of_the_wrong_kind_is_called_what_it_should_be():
+    from playground import OpenLoop as Open
+
+    sim = Sim(seed=1)
+    sim.add(AppServer("app"))
+    with pytest.raises(ConfigError, match=r"^duration_s must be a number > 0, got '10'$"):
+        sim.run(duration_s="10")
+    with pytest.raises(ConfigError, match=r"^add\(\) takes a Node \(a component\), got <OpenLoop client -> app>: "
+                                          r"a load goes in with sim\.load\(\.\.\.\)$"):
+        sim.add(Open("app", rate=5))
