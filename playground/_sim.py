@@ -68,6 +68,10 @@ SHARED_RANDOM_WARNING = (
     "from the Sim's seed), or from a random.Random of your own")
 
 
+NOTHING_SENT_WARNING = ("nothing sent a request during the run: add a load, "
+                        "sim.load(OpenLoop(\"host\", rate=100)), or call hosts from a task with sim.net.call")
+
+
 class Client(Node):
     """A host that only sends (where loads live). Created by ``Sim.load`` when needed."""
 
@@ -464,8 +468,17 @@ class Sim(FaultVerbs):
             client_errors={n.name: n.error_table.records() for n in self.net.hosts.values()
                            if isinstance(n, Client) and len(n.error_table)},
             wall_warnings=[str(b) for b in self._watchdog.stop()],
-            run_warnings=[SHARED_RANDOM_WARNING] if random.getstate() != self._shared_random else [],
+            run_warnings=self._run_warnings(),
         )
+
+    def _run_warnings(self) -> list[str]:
+        """What the run noticed about itself, for the report (deterministic: it goes into the JSON)."""
+        out = []
+        if random.getstate() != self._shared_random:
+            out.append(SHARED_RANDOM_WARNING)
+        if not self.loads and not self.net.counters.get("sent"):
+            out.append(NOTHING_SENT_WARNING)
+        return out
 
     # -- looking at it ---------------------------------------------------------------------
     def diagram(self, fmt: str = "mermaid") -> str:

@@ -15,7 +15,7 @@ import time
 import pytest
 
 from components import AppServer, Database, DatabaseClient
-from playground import ConfigError, ErrorRecord, OpenLoop, PlaygroundError, Request, Response, Sim, Workload
+from playground import ConfigError, ErrorRecord, Node, OpenLoop, PlaygroundError, Request, Response, Sim, Workload
 from playground._errortable import ASYNCIO_HINT, ErrorTable
 
 
@@ -344,3 +344,29 @@ def test_a_value_of_the_wrong_kind_is_called_what_it_should_be():
     with pytest.raises(ConfigError, match=r"^add\(\) takes a Node \(a component\), got <OpenLoop client -> app>: "
                                           r"a load goes in with sim\.load\(\.\.\.\)$"):
         sim.add(Open("app", rate=5))
+
+
+def test_a_run_in_which_nothing_sent_a_request_says_so():
+    from playground._sim import NOTHING_SENT_WARNING
+
+    sim = Sim(seed=1)
+    sim.add(AppServer("app"))
+    report = sim.run(duration_s=1)
+    assert report.sent == 0 and report.warnings == [NOTHING_SENT_WARNING] and "sim.load(" in NOTHING_SENT_WARNING
+
+    class Ticker(Node):  # traffic from a host's own task counts: no warning
+        kind = "ticker"
+
+        def downstream(self):
+            return ("app",)
+
+        async def run(self):
+            for _ in range(3):
+                await self.sleep(0.1)
+                await self.call("app", Request("GET", "/tick"))
+
+    sim = Sim(seed=1)
+    sim.add(AppServer("app"))
+    sim.add(Ticker("ticker"))
+    report = sim.run(duration_s=1)
+    assert report.components["app"].served == 3 and report.warnings == []
