@@ -20,6 +20,10 @@ preemption (CPU is non-preemptive FIFO).
 The handler is a plain async function ``handler(request, ctx)`` (fast) or a
 real ASGI app such as Quart (``app=``), called in process; both may spend CPU
 with ``await ctx.cpu(seconds)`` and call other hosts with ``await ctx.call``.
+A handler returns what a Quart view may: a ``Response``; text or bytes (200);
+a dict or list (JSON, 200); ``None`` (204); or a ``(body, status)`` pair.
+Anything else (a bare number, an unawaited coroutine) is that request's 500,
+with a message saying what to return instead.
 
     server = AppServer("app", handler, cores=4, workers=16)
     server = AppServer("api", app=quart_app, cpu_s=Exponential(0.002))
@@ -187,6 +191,10 @@ def _to_response(value) -> Response:
         resp = _to_response(body)
         resp.status = status
         return resp
+    if isinstance(value, (bool, int, float)):  # ``return 404``: Quart and Flask refuse it too
+        raise ConfigError(f"the handler returned {value!r}, a number, which is not a response: return "
+                          f"Response({value if isinstance(value, int) and 100 <= value < 600 else 200}, ...) "
+                          "or a (body, status) pair")
     if inspect.iscoroutine(value):  # ``return db.get(ctx, key)``: the await is missing
         name = getattr(value, "__qualname__", "a coroutine")
         value.close()  # it never ran; closing it spares a second, vaguer warning

@@ -370,3 +370,43 @@ def test_a_run_in_which_nothing_sent_a_request_says_so():
     sim.add(Ticker("ticker"))
     report = sim.run(duration_s=1)
     assert report.components["app"].served == 3 and report.warnings == []
+
+
+@pytest.mark.parametrize("answer, message", [
+    (404, "the handler returned 404, a number, which is not a response: return Response(404, ...) or a (body, "
+          "status) pair"),
+    (1.5, "the handler returned 1.5, a number, which is not a response: return Response(200, ...) or a (body, "
+          "status) pair"),
+    (True, "the handler returned True, a number, which is not a response: return Response(200, ...) or a (body, "
+           "status) pair"),
+])
+def test_a_handler_that_returns_a_bare_number_is_told_what_to_return(answer, message):
+    async def handler(request, ctx):
+        return answer
+
+    _, report = one_app(handler, duration_s=1)
+    (record,) = report.components["app"].errors
+    assert (record.error, record.message) == ("ConfigError", message) and report.ok == 0
+
+
+def test_what_a_handler_may_return_is_what_quart_takes():
+    answers = {"/text": ("hi", 200, b"hi"), "/bytes": (b"\x00", 200, b"\x00"), "/json": ({"a": [1]}, 200, b'{"a": [1]}'),
+               "/none": (None, 204, b""), "/pair": (("gone", 410), 410, b"gone")}
+    seen = {}
+
+    async def handler(request, ctx):
+        return answers[request.path][0]
+
+    async def front(request, ctx):
+        for path in answers:
+            r = await ctx.call("app", Request("GET", path))
+            seen[path] = (r.status, r.body)
+        return "ok"
+
+    sim = Sim(seed=1)
+    sim.add(AppServer("app", handler))
+    sim.add(AppServer("front", front, calls=("app",)))
+    sim.load(OpenLoop("front", rate=2, arrivals="constant"))
+    report = sim.run(duration_s=1)
+    assert report.ok >= 1 and report.components["app"].errors == ()
+    assert seen == {path: (status, body) for path, (_, status, body) in answers.items()}
