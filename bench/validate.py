@@ -99,7 +99,11 @@ class Row:
     def verdict(self) -> str:
         if self.measured.covers(self.theory):
             return "pass"
-        if abs(self.measured.mean - self.theory) <= self.accuracy * self.theory:
+        # an approximate theory is off by up to ``accuracy`` on its own, and the measurement has its
+        # interval: the two together must meet (the mean alone within ``accuracy`` asked too much of
+        # the measurement: a mean a little high of the exact value failed a theory a little low of it)
+        slack = self.accuracy * self.theory
+        if self.accuracy and self.measured.low - slack <= self.theory <= self.measured.high + slack:
             return f"pass (within {self.accuracy:.1%})"
         return "**FAIL**"
 
@@ -109,8 +113,10 @@ class Row:
 
 
 # Che's formula is an approximation. Against long runs of an exact LRU (3,000,000 requests of an
-# OrderedDict LRU, 1,000 Zipf keys, C=10, s=0.8/1.0/1.2) it was off by 0.23% to 0.5% of the hit ratio.
-CHE_ACCURACY = 0.005
+# OrderedDict LRU, 1,000 Zipf keys, C=10, s=0.8/1.0/1.2) it was off by 0.23% to 0.5% of the hit ratio;
+# measured again on 2026-12-04 with keys drawn by bisection of the Zipf CDF (not the engine's
+# sampler), 0.53% at s=0.8 (exact 0.08205, Che 0.08162) and 0.53% at s=1.0 (0.21061, 0.2095).
+CHE_ACCURACY = 0.006
 
 
 QUANTITIES = (  # (key in run_station's result, label, Theory attribute, unit)
@@ -283,8 +289,9 @@ def render(rows: list[Row], little: list[LittleCheck], info: dict, plan: Plan, j
             "",
             "Che's formula is an approximation: against long runs of an exact LRU (3,000,000 requests, C=10) it "
             f"was off by up to {CHE_ACCURACY:.1%} of the hit ratio at these sizes, so a cache row passes when Che's "
-            f"value lies inside the 95% interval or within {CHE_ACCURACY:.1%} of the measured mean (the pass column "
-            "says which). The store itself is checked exactly: an independent LRU (an `OrderedDict`) fed the same "
+            f"value lies inside the 95% interval, or inside it once widened by {CHE_ACCURACY:.1%} of Che's value on "
+            "each side (the pass column says which). The store itself is checked exactly: an independent LRU (an "
+            "`OrderedDict`) fed the same "
             f"keys disagreed with it about hit or miss on {info['lru_mismatches']:,.0f} of "
             f"{info['lru_requests']:,.0f} requests (warm-ups included).",
         ]
