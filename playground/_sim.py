@@ -62,6 +62,10 @@ __all__ = ["Sim", "Client"]
 MAX_EVENTS = 10_000  # events kept per run (the latest; see Sim.event)
 
 
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" + ("" if n == 1 else "s")
+
+
 SHARED_RANDOM_WARNING = (
     "user code drew from Python's shared random module (random.random(), random.choice(), ...) during the run, "
     "so it will not repeat with the same seed: draw from ctx.rng in a handler (the host's own stream, seeded "
@@ -507,7 +511,7 @@ class Sim(FaultVerbs):
 
     def __repr__(self) -> str:
         lines = [f"<Sim seed={self.seed!r} {'realtime' if self.realtime else 'virtual time'}, "
-                 f"{len(self.net.hosts)} hosts, {len(self.loads)} loads>"]
+                 f"{_count(len(self.net.hosts), 'host')}, {_count(len(self.loads), 'load')}>"]
         for load in self.loads:
             lines.append(f"  {load!r}")
         for node in self.net.hosts.values():

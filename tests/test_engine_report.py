@@ -92,7 +92,7 @@ def test_the_topology_draws_as_mermaid_and_as_dot():
         '    "front" -> "back";',
         "}",
     ])
-    assert repr(sim).splitlines()[0] == "<Sim seed=1 virtual time, 4 hosts, 1 loads>"
+    assert repr(sim).splitlines()[0] == "<Sim seed=1 virtual time, 4 hosts, 1 load>"
 
 
 def test_a_reports_repr_is_one_line_of_headline_figures_not_every_row():
