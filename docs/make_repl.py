@@ -18,6 +18,7 @@ import ast
 import contextlib
 import doctest
 import io
+import itertools
 import os
 import re
 import sys
@@ -156,7 +157,7 @@ def rewrite(page: str, lines: list[Line]) -> str:
     by_block: dict[int, list[Line]] = {}
     for line in lines:
         by_block.setdefault(line.block, []).append(line)
-    count = iter(range(10**9))
+    count = itertools.count()
 
     def block(match: re.Match) -> str:
         b = next(count)

@@ -32,7 +32,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping
 
-from ._errors import ConfigError
+from ._errors import ConfigError, counted
 from ._slo import MET, NOT_SURE, SLO
 
 __all__ = ["capacity_search", "breaking_point", "CapacityResult", "Probe"]
@@ -119,9 +119,8 @@ class CapacityResult:
         return self.probe(self.value).point if self.value is not None else None
 
     def __repr__(self) -> str:
-        probes = f"{len(self.probes)} probe" + ("" if len(self.probes) == 1 else "s")
         return (f"<CapacityResult {self.answer} ({self.knob} in [{self.lo}, {self.hi}], SLO {self.slo.describe()}; "
-                f"{probes}: print it for each)>")
+                f"{counted(len(self.probes), 'probe')}: print it for each)>")
 
     def __str__(self) -> str:
         lines = [f"{'Capacity search' if self.mode == 'minimum' else 'Breaking point'} over "

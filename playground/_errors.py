@@ -77,6 +77,11 @@ def shown(value) -> str:
     return repr(value)
 
 
+def counted(n: int, noun: str) -> str:
+    """``"1 host"``, ``"3 hosts"``: a count and its noun, plural unless it is one."""
+    return f"{n:,} {noun}" + ("" if n == 1 else "s")
+
+
 def check_positive(name: str, value, *, allow_zero: bool = False, allow_inf: bool = False) -> None:
     """``value`` must be a real number > 0 (>= 0 with ``allow_zero``), finite unless ``allow_inf``.
 

@@ -25,6 +25,7 @@ from rich.console import Console, Group
 from rich.table import Table
 
 from ._cost import CostBreakdown, cost_of
+from ._errors import counted
 from ._errortable import ErrorRecord
 from ._metrics import ClientStats, LatencySummary, SeriesRow
 from ._series import HostSeries
@@ -266,8 +267,8 @@ class Report:
             parts.append(f"{self.in_flight:,} in flight")
         if self.ok:
             parts.append(f"p50 {self.p50_s * 1000:,.1f} ms, p99 {self.p99_s * 1000:,.1f} ms")
-        hosts = f"{len(self.components)} host" + ("" if len(self.components) == 1 else "s")
-        return f"<Report seed={self.seed!r}, {window}: {', '.join(parts)}; {hosts} (print it for the tables)>"
+        return (f"<Report seed={self.seed!r}, {window}: {', '.join(parts)}; {counted(len(self.components), 'host')} "
+                "(print it for the tables)>")
 
     def to_dict(self) -> dict:
         d = _plain(self)

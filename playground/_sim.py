@@ -42,7 +42,8 @@ import trio
 from ._clock import RealtimeScheduler, Scheduler, VirtualClock
 from . import limits
 from ._describe import describe
-from ._errors import ConfigError, PlaygroundError, WiringError, check_at_most, check_positive, check_probability
+from ._errors import (ConfigError, PlaygroundError, WiringError, check_at_most, check_positive, check_probability,
+                      counted)
 from ._faults import FaultVerbs, run_action
 from ._watchdog import Watchdog
 from ._unawaited import UnawaitedCoroutines
@@ -60,10 +61,6 @@ from ._theory import describe_load
 __all__ = ["Sim", "Client"]
 
 MAX_EVENTS = 10_000  # events kept per run (the latest; see Sim.event)
-
-
-def _count(n: int, noun: str) -> str:
-    return f"{n} {noun}" + ("" if n == 1 else "s")
 
 
 SHARED_RANDOM_WARNING = (
@@ -511,7 +508,7 @@ class Sim(FaultVerbs):
 
     def __repr__(self) -> str:
         lines = [f"<Sim seed={self.seed!r} {'realtime' if self.realtime else 'virtual time'}, "
-                 f"{_count(len(self.net.hosts), 'host')}, {_count(len(self.loads), 'load')}>"]
+                 f"{counted(len(self.net.hosts), 'host')}, {counted(len(self.loads), 'load')}>"]
         for load in self.loads:
             lines.append(f"  {load!r}")
         for node in self.net.hosts.values():

@@ -12,6 +12,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
+from ._errors import counted
 from ._stats import Estimate, estimate
 
 __all__ = ["SweepResult", "SweepPoint", "METRICS"]
@@ -180,8 +181,8 @@ class SweepResult:
         failed = f", {len(self.rows) - ok:,} failed" if len(self.rows) > ok else ""
         stopped = ", interrupted" if self.interrupted else ""
         build = f"{self.build} " if self.build else ""
-        return (f"<SweepResult {build}over {grid}, {len(self.seeds)} seed{'' if len(self.seeds) == 1 else 's'}: "
-                f"{len(self.rows):,} runs of {self.duration_s:g} s ({ok:,} ok{failed}{stopped}); print it for the table>")
+        return (f"<SweepResult {build}over {grid}, {counted(len(self.seeds), 'seed')}: "
+                f"{counted(len(self.rows), 'run')} of {self.duration_s:g} s ({ok:,} ok{failed}{stopped}); print it for the table>")
 
     def pareto(self, x: str = "cost_per_month", y: str = "p99_ms") -> list[SweepPoint]:
         """The points not beaten on both ``x`` and ``y`` (their means; lower is better), by ascending ``x``."""
