@@ -21,6 +21,13 @@ meets it), then ``lo``, then halves the range between a value that misses and
 one that meets. It ends with both neighbours probed: the answer ``n`` met, and
 ``n - step`` did not.
 
+A probe in which some station was offered more than it can serve (rho >= 1
+in ``report.theory()``) is missed whatever its figures say: such a run has no
+steady state, and a short one flatters it (its queue has not grown yet). What
+the runs warned about (calls made without ``await``, user code drawing from
+Python's shared ``random``) is printed under the probe and kept in
+``result.warnings``: it can make the answer wrong.
+
     result = capacity_search(build, knob="servers", lo=1, hi=64, slo=SLO(p99_ms=200), seeds=5,
                              fixed={"users": 1_000_000})
     result.value          # 6, or None
@@ -72,7 +79,11 @@ class Probe:
             parts.append(f"${cost.mean:,.0f}/month,")
         failed = getattr(self.point, "failed", 0)
         runs = f"{self.seeds} seeds" + (f", {failed} failed" if failed else "")
-        return " ".join(parts) + f" {runs} - {self.verdict}"
+        saturated = getattr(self.point, "saturated", ())
+        why = f" (saturated: {', '.join(saturated)})" if saturated and self.verdict != MET else ""
+        warnings = getattr(self.point, "warnings", ())
+        warned = f"; {counted(len(warnings), 'warning')}" if warnings else ""
+        return " ".join(parts) + f" {runs} - {self.verdict}{why}{warned}"
 
 
 @dataclass(frozen=True, repr=False)
@@ -127,7 +138,21 @@ class CapacityResult:
                  f"{self.knob} in [{self.lo}, {self.hi}], SLO {self.slo.describe()}:"]
         lines += ["  " + p.describe(self.knob) for p in sorted(self.probes, key=lambda p: p.value)]
         lines.append(self.answer)
+        lines += self.warning_lines()
         return "\n".join(lines)
+
+    @property
+    def warnings(self) -> dict[str, tuple[int, ...]]:
+        """Each warning the probes' runs gave, with the knob values whose runs gave it."""
+        out: dict[str, list[int]] = {}
+        for p in sorted(self.probes, key=lambda p: p.value):
+            for w in getattr(p.point, "warnings", ()):
+                out.setdefault(w, []).append(p.value)
+        return {w: tuple(v) for w, v in out.items()}
+
+    def warning_lines(self) -> list[str]:
+        """``warning (servers=1, 2): ...``: what the runs warned about, which can make the answer wrong."""
+        return [f"warning ({', '.join(f'{self.knob}={v}' for v in values)}): {w}" for w, values in self.warnings.items()]
 
 
 def _check_int(name: str, value, minimum: int | None = None) -> int:
@@ -196,6 +221,12 @@ def _run(build, knob: str, lo: int, hi: int, mode: str, *, slo: SLO | None, seed
     fixed = dict(fixed or {})
     if knob in fixed:
         raise ConfigError(f"the knob is searched, not fixed: remove {knob!r} from fixed")
+    from ._buildref import BuildRef
+    from ._sweep import _check_grid
+
+    fn = BuildRef.parse(build).resolve() if isinstance(build, str) else build
+    if callable(fn):  # a knob build does not take fails before the search starts (sweep says why otherwise)
+        _check_grid(fn, {knob: [lo]}, fixed)
     probes: dict[int, Probe] = {}
 
     def judge(value: int) -> bool:
@@ -219,6 +250,8 @@ def _run(build, knob: str, lo: int, hi: int, mode: str, *, slo: SLO | None, seed
         probes[value] = probe = Probe(value, verdict, n, point)
         if echo is not None:
             echo("  " + probe.describe(knob))
+            for w in point.warnings:
+                echo(f"    warning: {w}")
         return probe.meets
 
     if echo is not None:

@@ -45,6 +45,7 @@ from ._describe import describe
 from ._errors import (ConfigError, PlaygroundError, WiringError, check_at_most, check_positive, check_probability,
                       counted)
 from ._faults import FaultVerbs, run_action
+from ._shared_random import SharedRandomWatch
 from ._watchdog import Watchdog
 from ._unawaited import UnawaitedCoroutines
 from ._load import Load
@@ -360,7 +361,8 @@ class Sim(FaultVerbs):
         self._watchdog = Watchdog(sched, self._t0)  # notices user code that blocks the thread
         self._watchdog.start()
         unawaited = UnawaitedCoroutines()  # notices coroutines made and never awaited
-        self._shared_random = random.getstate()  # user code drawing from it makes a run unrepeatable
+        self._shared_random = SharedRandomWatch()  # user code drawing from it makes a run unrepeatable
+        self._shared_random.start()
         unawaited.__enter__()
         try:
             async with trio.open_nursery() as nursery:
@@ -408,6 +410,7 @@ class Sim(FaultVerbs):
             self._hosts_nursery = None
             sched.on_failure = None
             self._watchdog.stop()
+            self._shared_random.stop()
             unawaited.__exit__(None, None, None)
         if sched.failure is not None:
             failure, sched.failure = sched.failure, None
@@ -475,7 +478,7 @@ class Sim(FaultVerbs):
     def _run_warnings(self) -> list[str]:
         """What the run noticed about itself, for the report (deterministic: it goes into the JSON)."""
         out = []
-        if random.getstate() != self._shared_random:
+        if self._shared_random.drew():
             out.append(SHARED_RANDOM_WARNING)
         if not self.loads and not self.net.counters.get("sent"):
             out.append(NOTHING_SENT_WARNING)

@@ -44,7 +44,7 @@ class _Metric:
         if value != value:
             return "n/a"
         if name.endswith("_ms"):
-            return f"{value:,.1f} ms"
+            return f"{value:,.1f} ms" if abs(value) >= 1 or value == 0 else f"{value:.3g} ms"
         if name == "error_rate":
             return f"{value:.2%}"
         if name == "busiest_utilisation":
@@ -178,7 +178,13 @@ class SLO:
         ``point`` is a sweep's per-point summary: for each metric, its 95%
         confidence interval (``low``, ``high``). An interval that is not known
         (a single replication, no successful request) is "not sure".
+        A point where some station was offered more than it can serve
+        (``point.saturated``: rho >= 1 in ``report.theory()``) is "missed"
+        whatever its figures: it has no steady state, so its queue and its p99
+        grow for as long as the run lasts and a short run would flatter it.
         """
+        if _field(point, "saturated"):
+            return MISSED
         judged = self.verdicts(point).values()
         if MISSED in judged:
             return MISSED

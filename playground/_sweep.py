@@ -27,8 +27,11 @@ its window (after ``warmup_s``): ``p50_ms``, ``p99_ms``, ``mean_ms``,
 ``busiest_utilisation`` (from the hosts' per-second series), and over the
 whole run, warm-up included, as hosts count them: ``cache_hit_ratio`` (the
 cache tier; None without one), ``db_queries_per_s``; ``cost_per_month``
-(``report.cost(prices)``); then ``warmup_s`` as used, ``status`` ("ok" or
-"failed") and ``error``.
+(``report.cost(prices)``); then ``warmup_s`` as used, ``saturated`` (the
+stations offered more than they can serve, rho >= 1 in ``report.theory()``:
+such a run has no steady state, and an SLO counts its point as missed),
+``warnings`` (what ``report.warnings`` said, joined by `` | ``), ``status``
+("ok" or "failed") and ``error``.
 
 Before any run every point is built once here: a parameter ``build`` does not
 take, an empty list of values or a value ``build`` rejects fails at once,
@@ -49,7 +52,7 @@ from typing import Any, Callable, Mapping, Sequence
 
 from ._buildref import BuildRef
 from ._errors import ConfigError, check_positive
-from ._sweep_result import SweepResult
+from ._sweep_result import WARNING_SEPARATOR, SweepResult
 from ._warmup import check_warmup
 
 __all__ = ["sweep", "run_point"]
@@ -144,6 +147,7 @@ def run_point(build, params: dict, fixed: dict, seed, duration_s: float, warmup_
     except Exception as exc:  # a failing point is a failed row, not a failed sweep
         row.update(dict.fromkeys(_FIGURES))
         row["warmup_s"] = None
+        row["saturated"], row["warnings"] = "", ""
         row["status"], row["error"] = "failed", f"{type(exc).__name__}: {exc}"
     return row
 
@@ -175,7 +179,23 @@ def _figures(report, prices) -> dict:
         "busiest_host": busiest, "busiest_utilisation": _r(util),
         "cache_hit_ratio": _r(hits / (hits + misses)) if caches and hits + misses else None,
         "db_queries_per_s": _r(db_q), "cost_per_month": _r(cost), "warmup_s": _r(report.warmup_s),
+        "saturated": ", ".join(saturated_stations(report)),
+        "warnings": WARNING_SEPARATOR.join(dict.fromkeys(report.warnings)),
     }
+
+
+
+def saturated_stations(report) -> list[str]:
+    """The stations offered more work than they can do (rho >= 1 in ``report.theory()``).
+
+    Such a run has no steady state: its queue, and so its p99, grow for as long
+    as it runs, so a short run's figures understate what the configuration gives.
+    """
+    try:
+        rows = report.theory().stations
+    except Exception:  # a report the theory cannot read (no stations): nothing to say
+        return []
+    return [f"{r.name} (rho {r.rho:.2f})" for r in rows if r.rho >= 1.0]
 
 
 def _window_utilisation(report, stats) -> float:

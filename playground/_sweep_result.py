@@ -6,6 +6,7 @@ made on: each metric's mean over the seeds with its 95% Student-t interval.
 from __future__ import annotations
 
 import csv as _csv
+import dataclasses
 import io
 import json as _json
 import math
@@ -14,6 +15,8 @@ from typing import Any
 
 from ._errors import counted
 from ._stats import Estimate, estimate
+
+WARNING_SEPARATOR = " | "  # between a row's warnings (``playground._sweep`` joins them so)
 
 __all__ = ["SweepResult", "SweepPoint", "METRICS"]
 
@@ -32,6 +35,9 @@ class SweepPoint:
     metrics: dict[str, Estimate]
     busiest_host: str = ""
     verdict: str | None = None  # met / missed / not sure, when the sweep had an SLO
+    saturated: tuple[str, ...] = ()  # stations offered more than they serve (rho >= 1) in some run
+    saturated_runs: int = 0  # how many of the point's runs had one
+    warnings: tuple[str, ...] = ()  # what the point's runs warned about, each once
 
     def __getitem__(self, metric: str) -> Estimate:
         return self.metrics[metric]
@@ -69,11 +75,14 @@ class SweepResult:
             ok = [r for r in rows if r["status"] == "ok"]
             metrics = {m: estimate([r[m] for r in ok if r.get(m) is not None]) for m in METRICS}
             hosts = [r["busiest_host"] for r in ok if r.get("busiest_host")]
+            saturated = [r["saturated"] for r in ok if r.get("saturated")]
+            stations = dict.fromkeys(part.split(" (rho", 1)[0] for text in saturated for part in text.split(", "))
+            warned = dict.fromkeys(w for r in ok if r.get("warnings") for w in r["warnings"].split(WARNING_SEPARATOR))
             point = SweepPoint(dict(zip(self.grid, key)), len(ok), len(rows) - len(ok), metrics,
-                               max(set(hosts), key=hosts.count) if hosts else "")
+                               max(set(hosts), key=hosts.count) if hosts else "", None, tuple(stations),
+                               len(saturated), tuple(warned))
             if self.slo is not None and callable(getattr(self.slo, "verdict", None)):
-                point = SweepPoint(point.params, point.n, point.failed, point.metrics, point.busiest_host,
-                                   self.slo.verdict(point))
+                point = dataclasses.replace(point, verdict=self.slo.verdict(point))
             out.append(point)
         return out
 
@@ -116,6 +125,7 @@ class SweepResult:
                       for m, e in p.metrics.items()})
             if p.verdict is not None:
                 d["verdict"] = p.verdict
+            d["saturated"], d["saturated_runs"], d["warnings"] = list(p.saturated), p.saturated_runs, list(p.warnings)
             points.append(d)
         return {"build": self.build, "grid": self.grid, "fixed": self.fixed, "seeds": self.seeds,
                 "duration_s": self.duration_s, "warmup_s": self.warmup_s, "interrupted": self.interrupted,
@@ -161,9 +171,27 @@ class SweepResult:
             if auto:
                 cells.append(f"{p['warmup_s'].mean:.0f}" if p["warmup_s"].n else "-")  # MSER-5's mean pick
             if has_verdict:
-                cells.append(p.verdict or "-")
+                cells.append((p.verdict or "-") + (" (saturated)" if p.saturated and p.verdict == "missed" else ""))
             t.add_row(*cells)
-        return t
+        notes = self.notes()
+        if not notes:
+            return t
+        from rich.console import Group
+        from rich.text import Text
+
+        return Group(t, Text("\n".join(notes)))
+
+    def notes(self) -> list[str]:
+        """What the table's figures do not show: saturated stations and the runs' warnings, per point."""
+        lines = []
+        for p in self.points:
+            if p.saturated:
+                lines.append(f"{p.label()}: saturated in {p.saturated_runs} of {counted(p.n, 'run')}: "
+                             f"{', '.join(p.saturated)} offered more than it serves (rho >= 1), so its queue "
+                             "grows for as long as the run lasts and a longer run shows a higher p99")
+            for w in p.warnings:
+                lines.append(f"{p.label()}: warning: {w}")
+        return lines
 
     def render(self, width: int = 160) -> str:
         from rich.console import Console

@@ -89,4 +89,7 @@ def run(args) -> int:
             print("interrupted: no answer", flush=True)
             return 130
     print(result.answer)
+    if result.warnings:
+        print(f"the runs gave {len(result.warnings)} warning(s), shown above with their probes: "
+              "fix what they name before trusting the answer")
     return 0

@@ -1,0 +1,73 @@
+"""Notice user code drawing from Python's shared ``random`` module during a run.
+
+A handler that calls ``random.random()`` draws from the one generator the
+whole process shares, seeded from the operating system: the same seed then
+gives a different report, silently. Two ways to notice, together:
+
+* while a run is under way, the module's functions (``random.random``,
+  ``random.choice``, ...) are wrapped so that a call from the simulation's own
+  thread is noted (calls from other threads pass straight through: a Dask
+  worker's event loop draws from the module for its own jitter, and that
+  changes nothing in the run);
+* the module's state is compared before and after, which also catches a
+  function imported by name (``from random import choice``) - but only when no
+  other thread is alive to have drawn instead.
+"""
+from __future__ import annotations
+
+import random
+import threading
+
+__all__ = ["SharedRandomWatch"]
+
+_FUNCTIONS = tuple(name for name in getattr(random, "__all__", ())
+                   if name not in ("getstate", "setstate", "seed")  # not draws (and drew() reads the state)
+                   and callable(getattr(random, name, None))
+                   and getattr(getattr(random, name), "__self__", None) is getattr(random, "_inst", None))
+_OUR_THREADS = ("playground-watchdog",)
+
+
+class SharedRandomWatch:
+    """``start()`` before a run, ``drew()`` at its end (any time before ``stop()``), ``stop()`` always."""
+
+    def __init__(self) -> None:
+        self._saw = False
+        self._state = None
+        self._thread = None
+        self._saved: dict[str, object] = {}
+
+    def start(self) -> None:
+        self._saw = False
+        self._state = random.getstate()
+        self._thread = threading.get_ident()
+        for name in _FUNCTIONS:
+            original = getattr(random, name)
+            self._saved[name] = original
+            setattr(random, name, self._wrap(original))
+
+    def _wrap(self, original):
+        thread = self._thread
+
+        def drawn(*args, **kwargs):
+            if threading.get_ident() == thread:
+                self._saw = True
+            return original(*args, **kwargs)
+
+        drawn.__name__ = getattr(original, "__name__", "random")
+        drawn.__doc__ = getattr(original, "__doc__", None)
+        return drawn
+
+    def drew(self) -> bool:
+        """Whether this thread drew from the shared generator since ``start()``."""
+        if self._saw:
+            return True
+        if self._state is None or random.getstate() == self._state:
+            return False
+        me = threading.current_thread()
+        alone = all(t is me or t.name in _OUR_THREADS for t in threading.enumerate())
+        return alone  # with other threads alive, the change may be theirs
+
+    def stop(self) -> None:
+        for name, original in self._saved.items():
+            setattr(random, name, original)
+        self._saved.clear()
