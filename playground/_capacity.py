@@ -137,8 +137,8 @@ class CapacityResult:
         lines = [f"{'Capacity search' if self.mode == 'minimum' else 'Breaking point'} over "
                  f"{self.knob} in [{self.lo}, {self.hi}], SLO {self.slo.describe()}:"]
         lines += ["  " + p.describe(self.knob) for p in sorted(self.probes, key=lambda p: p.value)]
-        lines.append(self.answer)
         lines += self.warning_lines()
+        lines.append(self.answer)  # the last line, as on the command line
         return "\n".join(lines)
 
     @property

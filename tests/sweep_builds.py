@@ -74,3 +74,20 @@ def cold_cache_build(cache: bool = True, rate: float = 200.0, keys: int = 100) -
                       calls=("db", "cache") if cache else ("db",)))
     sim.load(OpenLoop("app", rate=rate, workload=Workload(keys=keys, zipf_exponent=1.0)))
     return sim
+
+
+def shared_random_build(servers: int = 2) -> Sim:
+    """``servers_build`` with a handler that draws its work from Python's shared ``random`` module."""
+    import random
+
+    async def handler(request, ctx):
+        await ctx.cpu(random.expovariate(200))
+        return "ok"
+
+    sim = Sim()
+    names = [f"app{i}" for i in range(servers)]
+    for n in names:
+        sim.add(AppServer(n, handler, cores=1))
+    sim.add(L4Balancer("lb", names))
+    sim.load(OpenLoop("lb", rate=150.0, timeout_s=5.0))
+    return sim

@@ -144,3 +144,19 @@ def test_a_sweep_gives_its_cost_vs_p99_pareto_front():
         if p not in front:
             assert any(f["cost_per_month"].mean <= p["cost_per_month"].mean and f["p99_ms"].mean <= p["p99_ms"].mean
                        for f in front)
+
+
+def test_a_warning_from_the_probes_runs_is_shown_with_the_answer():
+    """A model that draws from the shared ``random`` cannot repeat: the answer says so, per knob value."""
+    from sweep_builds import shared_random_build
+
+    from playground._sim import SHARED_RANDOM_WARNING
+
+    lines: list[str] = []
+    result = capacity_search(shared_random_build, knob="servers", lo=1, hi=2, slo=SLO(p99_ms=10**6), seeds=2,
+                             duration_s=2, executor="serial", echo=lines.append)
+    assert result.warnings == {SHARED_RANDOM_WARNING: tuple(sorted(p.value for p in result.probes))}
+    assert f"    warning: {SHARED_RANDOM_WARNING}" in lines
+    assert all(line.endswith("; 1 warning") for line in lines if line.startswith("  servers="))
+    *_, warning, answer = str(result).splitlines()
+    assert (warning, answer) == (f"warning (servers=1, servers=2): {SHARED_RANDOM_WARNING}", result.answer)

@@ -169,3 +169,31 @@ def test_points_get_an_slo_verdict_and_rows_a_monthly_cost():
     assert result.points[1].verdict == "met"  # the upper end of its p99 interval is under 200 ms
     assert result.points[0].verdict in ("met", "missed", "not sure")
     assert "SLO" in result.render() and "met" in result.render()
+
+
+def test_a_saturated_point_is_named_and_misses_any_slo():
+    """servers=1 is offered 150 requests/s of 10 ms work (rho 1.5): its queue grows for as long as the run
+    lasts, so no p99 it shows is a steady state, and even an SLO its short runs meet is missed."""
+    from playground import SLO
+
+    result = sweep(servers_build, {"servers": [1, 4]}, seeds=2, slo=SLO(p99_ms=10**7), executor="serial", **QUICK)
+    one, four = result.points
+    assert all(r["saturated"].startswith("app0.cpu (rho 1.") for r in result.rows if r["servers"] == 1)
+    assert all(r["saturated"] == "" for r in result.rows if r["servers"] == 4)
+    assert one.saturated_runs == 2 and one.saturated[0].startswith("app0.cpu") and one.verdict == "missed"
+    assert four.saturated == () and four.verdict == "met"
+    text = result.render(width=200)
+    assert "missed (saturated)" in text and "servers=1: saturated in 2 of 2 runs: app0.cpu" in text
+    assert json.loads(result.to_json())["points"][0]["saturated_runs"] == 2
+
+
+def test_a_runs_warnings_reach_its_row_and_point():
+    from playground._sim import SHARED_RANDOM_WARNING
+    from sweep_builds import shared_random_build
+
+    result = sweep(shared_random_build, {"servers": [2]}, seeds=2, executor="serial", **QUICK)
+    assert [r["warnings"] for r in result.rows] == [SHARED_RANDOM_WARNING] * 2
+    assert result.points[0].warnings == (SHARED_RANDOM_WARNING,)
+    assert f"servers=2: warning: {SHARED_RANDOM_WARNING}" in result.notes()
+    clean = sweep(servers_build, {"servers": [2]}, seeds=1, executor="serial", **QUICK)
+    assert clean.rows[0]["warnings"] == "" and clean.points[0].warnings == () and clean.notes() == []

@@ -334,6 +334,53 @@ def test_a_handler_drawing_from_the_shared_random_module_is_told_its_run_will_no
     assert first.warnings == [] and first.to_json() == second.to_json()
 
 
+def test_a_function_imported_by_name_from_random_is_caught_too():
+    """``from random import expovariate`` bypasses the module's names; the generator's state still moved."""
+    from random import expovariate
+
+    from playground._sim import SHARED_RANDOM_WARNING
+
+    async def imported(request, ctx):
+        await ctx.cpu(expovariate(200))
+        return "ok"
+
+    assert one_app(imported)[1].warnings == [SHARED_RANDOM_WARNING]
+
+
+def test_another_thread_drawing_from_random_during_a_run_is_not_the_models_doing():
+    """A Dask worker's event loop draws from ``random`` for its own jitter while a run is under way in
+    another thread: that changes nothing in the run and is not warned about."""
+    import random
+    import threading
+
+    started, stop, draws = threading.Event(), threading.Event(), [0]
+
+    def jitter():
+        started.set()
+        while not stop.is_set():
+            random.random()
+            draws[0] += 1
+            stop.wait(0.0005)
+
+    thread = threading.Thread(target=jitter, name="not-the-sim")
+    thread.start()
+    try:
+        started.wait()
+
+        async def own(request, ctx):
+            await ctx.cpu(ctx.rng.expovariate(200))
+            return "ok"
+
+        before = draws[0]
+        while draws[0] < before + 3:  # the run begins while the thread draws ...
+            report = one_app(own, rate=2000.0, duration_s=5.0)[1]
+    finally:
+        stop.set()
+        thread.join()
+    assert report.warnings == []  # ... and the last one ran while it drew
+    assert random.random is not None and getattr(random.random, "__self__", None) is random._inst  # unwrapped after
+
+
 def test_a_value_of_the_wrong_kind_is_called_what_it_should_be():
     from playground import OpenLoop as Open
 

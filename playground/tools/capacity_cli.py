@@ -88,8 +88,8 @@ def run(args) -> int:
         except KeyboardInterrupt:
             print("interrupted: no answer", flush=True)
             return 130
-    print(result.answer)
-    if result.warnings:
+    if result.warnings:  # before the answer, which stays the last line
         print(f"the runs gave {len(result.warnings)} warning(s), shown above with their probes: "
               "fix what they name before trusting the answer")
+    print(result.answer)
     return 0
