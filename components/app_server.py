@@ -37,7 +37,8 @@ from typing import Any, Awaitable, Callable
 
 from playground import (ConfigError, Distribution, Footprint, Node, Request, Resource, Response,
                         as_distribution, call_asgi)
-from playground._errors import check_positive
+from playground import limits
+from playground._errors import check_at_most, check_positive
 from playground._stations import Station, service_moments
 
 from .deadline import DEADLINE_HEADER, DeadlineExceeded, remaining_s
@@ -83,7 +84,11 @@ class Context:
         s = self.server
         if isinstance(seconds, Distribution):
             seconds = seconds.sample(s.rng)
-        if not 0.0 <= seconds < _INF:  # NaN and inf too: a bad time would corrupt the event heap
+        try:
+            bad = not 0.0 <= seconds < _INF  # NaN and inf too: a bad time would corrupt the event heap
+        except TypeError:  # "5ms", None: not a number at all
+            bad = True
+        if bad:
             _check_seconds("ctx.cpu seconds", seconds)
         if self.request.trace is not None:
             await s.cores.use_traced(seconds * s.slow_factor / s.core_speed, self.request.trace)
@@ -129,7 +134,11 @@ class Context:
 
     async def sleep(self, seconds: float) -> None:
         """Wait ``seconds`` of simulated time without holding a core (a call to something not modelled)."""
-        if not 0.0 <= seconds < _INF:
+        try:
+            bad = not 0.0 <= seconds < _INF
+        except TypeError:  # "5ms", None: not a number at all
+            bad = True
+        if bad:
             _check_seconds("ctx.sleep seconds", seconds)
         await self.server.sched.sleep(seconds)
 
@@ -140,6 +149,9 @@ _INF = float("inf")
 def _check_seconds(name: str, seconds) -> None:
     if isinstance(seconds, Distribution):
         raise ConfigError(f"{name} must be a number of seconds, got {seconds!r}: draw from it with .sample(ctx.rng)")
+    if isinstance(seconds, str):
+        raise ConfigError(f"{name} must be a number of seconds, got the string {seconds!r}: durations are plain "
+                          "seconds everywhere (0.005 for 5 ms)")
     check_positive(name, seconds, allow_zero=True)
 
 
@@ -186,11 +198,8 @@ def _to_response(value) -> Response:
         return Response(200, body=value)
     if isinstance(value, str):
         return Response(200, {"content-type": "text/plain"}, value.encode())
-    if isinstance(value, tuple) and len(value) == 2 and isinstance(value[1], int):
-        body, status = value
-        resp = _to_response(body)
-        resp.status = status
-        return resp
+    if isinstance(value, tuple):
+        return _tuple_response(value)
     if isinstance(value, (bool, int, float)):  # ``return 404``: Quart and Flask refuse it too
         raise ConfigError(f"the handler returned {value!r}, a number, which is not a response: return "
                           f"Response({value if isinstance(value, int) and 100 <= value < 600 else 200}, ...) "
@@ -203,6 +212,41 @@ def _to_response(value) -> Response:
     import json
 
     return Response(200, {"content-type": "application/json"}, json.dumps(value).encode())
+
+
+def _tuple_response(value: tuple) -> Response:
+    """Quart's (and Flask's) tuple forms: (body, status), (body, status, headers), (body, headers)."""
+    forms = "(body, status), (body, status, headers) or (body, headers), status an int from 100 to 599"
+    if len(value) == 2 and _is_headers(value[1]):
+        body, status, headers = value[0], None, value[1]
+    elif len(value) in (2, 3):
+        body, status, headers = value[0], value[1], value[2] if len(value) == 3 else None
+        if status.__class__ is not int or not 100 <= status < 600:
+            raise ConfigError(f"the handler returned {_short(value)}: its status {status!r} is not an int from "
+                              f"100 to 599 (a response tuple is {forms})")
+        if headers is not None and not _is_headers(headers):
+            raise ConfigError(f"the handler returned {_short(value)}: its headers {_short(headers)} are not a dict "
+                              f"or a list of (name, value) pairs (a response tuple is {forms})")
+    else:
+        raise ConfigError(f"the handler returned a tuple of {len(value)}, {_short(value)}, which is not a "
+                          f"response: a response tuple is {forms}; return a list for a JSON array")
+    resp = _to_response(body)
+    if status is not None:
+        resp.status = status
+    if headers:
+        resp.headers = {**resp.headers, **{str(k).lower(): str(v) for k, v in dict(headers).items()}}
+    return resp
+
+
+def _is_headers(value) -> bool:
+    if isinstance(value, dict):
+        return True
+    return isinstance(value, list) and all(isinstance(p, tuple) and len(p) == 2 for p in value)
+
+
+def _short(value) -> str:
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
 
 
 @dataclass(frozen=True)
@@ -243,9 +287,12 @@ class AppServer(Node):
             raise ConfigError(f"AppServer {name!r}: app must be an ASGI application, got {app!r}")
         if not (isinstance(cores, int) and not isinstance(cores, bool) and cores >= 1):
             raise ConfigError(f"cores must be an integer >= 1, got {cores!r}")
+        check_at_most("cores", cores, limits.MAX_CORES, "", limits.WHY["cores"])
         check_positive("core_speed", core_speed)
         if workers is None:
             workers = 4 * cores
+        elif isinstance(workers, int) and not isinstance(workers, bool):
+            check_at_most("workers", workers, limits.MAX_SLOTS, "", limits.WHY["slots"])
         discipline = as_discipline(queue_discipline)
         self.queue_discipline = None if isinstance(discipline, FIFO) else discipline  # None: the plain deque
         super().__init__(name, region=region, concurrency=workers, queue_limit=queue_limit)

@@ -44,6 +44,8 @@ from typing import Any
 from urllib.parse import unquote
 
 from playground import ConfigError, Footprint, Node, Request, Resource, Response, as_distribution
+from playground import limits
+from playground._errors import check_at_most
 
 from playground._stations import Station, service_moments
 
@@ -81,6 +83,7 @@ class CacheServer(Node):
                  region: str | None = None) -> None:
         if not (isinstance(concurrency, int) and not isinstance(concurrency, bool) and concurrency >= 1):
             raise ConfigError(f"concurrency must be an integer >= 1, got {concurrency!r}")
+        check_at_most("concurrency", concurrency, limits.MAX_CORES, "", limits.WHY["cores"])
         super().__init__(name, region=region, concurrency=connections, queue_limit=queue_limit)
         self.op_latency_s = as_distribution(op_latency_s, "op_latency_s")
         self.op_concurrency = concurrency

@@ -46,6 +46,8 @@ from typing import Any, Callable, Iterable
 from urllib.parse import unquote
 
 from playground import ConfigError, Footprint, Node, Request, Resource, Response, WiringError, as_distribution
+from playground import limits
+from playground._errors import check_at_most
 
 from playground._stations import Station, mixture_moments, service_moments
 
@@ -63,9 +65,10 @@ class _BadRequest(ValueError):
     """The request itself is malformed (not JSON, wrong fields): a 400."""
 
 
-def _check_count(name: str, value) -> None:
+def _check_count(name: str, value, limit: int, why: str) -> None:
     if not (isinstance(value, int) and not isinstance(value, bool) and value >= 1):
         raise ConfigError(f"{name} must be an integer >= 1, got {value!r}")
+    check_at_most(name, value, limit, "", why)
 
 
 class Database(Roles, InlineKV, Node):
@@ -87,11 +90,11 @@ class Database(Roles, InlineKV, Node):
                  read_latency_s=0.002, write_latency_s=0.005, io_capacity: int = 4, max_connections: int = 100,
                  queue_limit: int | None = 100, replica_of: str | None = None, replication_lag_s=None,
                  region: str | None = None, replication: str = "async") -> None:
-        _check_count("max_connections", max_connections)
+        _check_count("max_connections", max_connections, limits.MAX_SLOTS, limits.WHY["slots"])
         if replication not in ("async", "sync"):
             raise ConfigError(f"replication must be 'async' or 'sync', got {replication!r}")
         self.replication = replication
-        _check_count("io_capacity", io_capacity)
+        _check_count("io_capacity", io_capacity, limits.MAX_CORES, limits.WHY["cores"])
         super().__init__(name, region=region, concurrency=max_connections, queue_limit=queue_limit)
         self.read_latency_s = as_distribution(read_latency_s, "read_latency_s")
         self.write_latency_s = as_distribution(write_latency_s, "write_latency_s")

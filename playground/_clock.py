@@ -137,6 +137,10 @@ class Scheduler:
         self.failure: PlaygroundError | None = None  # the first callback that raised, as an error to raise
         self.on_failure = None  # called (no arguments) when a callback raises: the Sim ends its run
         self.origin_s = 0.0  # where the current run's time starts (for messages)
+        # A callable that is true once Ctrl-C is waiting to be delivered (the virtual clock sets
+        # it to read trio's runner): firing stops to let trio raise it, or a run that wakes no
+        # task, or wakes one that is stepped here, would go on firing to its end.
+        self.interrupted = None
 
     def callback_failed(self, fn, exc: Exception) -> None:
         """A callback raised: a bug in the engine or in a component. Keep it, named, and end the run.
@@ -257,6 +261,8 @@ class Scheduler:
                 limit = step()
                 if limit is None:
                     return True
+            if not self.fired & 1023 and self.interrupted is not None and self.interrupted():
+                return True  # trio's next round delivers the KeyboardInterrupt
         return False
 
     @property
@@ -294,6 +300,7 @@ class VirtualClock(trio.abc.Clock):
 
     def start_clock(self) -> None:
         self._runq, self._stepper = (), None
+        self.scheduler.interrupted = None
         self.scheduler.reschedule = reschedule
         try:  # trio's run queue, to notice tasks woken by anything, not only the scheduler
             from trio._core import _run
@@ -301,6 +308,7 @@ class VirtualClock(trio.abc.Clock):
             runner = _run.GLOBAL_RUN_CONTEXT.runner
             self._runq = runner.runq
             self._stepper = _TaskStepper(runner, _run) if self.step_tasks else None
+            self.scheduler.interrupted = lambda: runner.ki_pending
             self.scheduler.reschedule = runner.reschedule
         except Exception:  # pragma: no cover - a future trio may move it
             pass

@@ -103,7 +103,8 @@ def check_positive(name: str, value, *, allow_zero: bool = False, allow_inf: boo
 def check_at_most(name: str, value, limit: float, unit: str, why: str) -> None:
     """``value`` must be <= ``limit`` (one of ``playground.limits``); the message says why."""
     if value > limit:
-        raise ConfigError(f"{name} must be at most {limit:,.10g}{unit} ({why}), got {shown(value)}")
+        bound = f"{limit:,}" if isinstance(limit, int) else f"{limit:,.10g}"
+        raise ConfigError(f"{name} must be at most {bound}{unit} ({why}), got {shown(value)}")
 
 
 def check_at_least(name: str, value, limit: float, unit: str, why: str) -> None:

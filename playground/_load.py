@@ -64,6 +64,11 @@ def _check_users(users) -> None:
         raise ConfigError(f"users must be an integer >= 1, got {users!r}")
 
 
+def _check_population(users) -> None:
+    _check_users(users)
+    check_at_most("users", users, limits.MAX_POPULATION_USERS, " people", limits.WHY["population"])
+
+
 class Load:
     """Common parts: target host, workload, client timeout and retries, metrics."""
 
@@ -337,7 +342,7 @@ class Population(OpenLoop):
     """
 
     def __init__(self, target: str, *, users: int, requests_per_user_per_s: float = 0.05, **kw) -> None:
-        _check_users(users)
+        _check_population(users)
         check_positive("requests_per_user_per_s", requests_per_user_per_s)
         check_at_most("users x requests_per_user_per_s", users * requests_per_user_per_s, limits.MAX_RATE_PER_S,
                       " requests per second", limits.WHY["rate"])
@@ -347,7 +352,7 @@ class Population(OpenLoop):
         self.per_user = requests_per_user_per_s
 
     def set_users(self, users: int) -> None:
-        _check_users(users)
+        _check_population(users)
         self.users = users
         self.set_rate(users * self.per_user)
 

@@ -32,7 +32,8 @@ from trio.lowlevel import Abort, current_task, wait_task_rescheduled
 
 from ._clock import Sent, waiter
 from ._cost import Footprint
-from ._errors import ConfigError, RequestError, Reset, WiringError, check_positive
+from . import limits
+from ._errors import ConfigError, RequestError, Reset, WiringError, check_at_most, check_positive
 from ._errortable import ErrorRecord, ErrorTable
 from ._messages import Request, Response, settle_response
 from ._metrics import LatencyHistogram, LatencySummary, TimeWeighted
@@ -80,6 +81,7 @@ def _check_limit(name: str, value, allow_zero: bool) -> None:
     lo = 0 if allow_zero else 1
     if not (isinstance(value, int) and not isinstance(value, bool) and value >= lo):
         raise ConfigError(f"{name} must be an integer >= {lo} or None, got {value!r}")
+    check_at_most(name, value, limits.MAX_SLOTS, "", limits.WHY["slots"])
 
 
 class Node:
@@ -369,15 +371,15 @@ class Node:
             if (response.__class__ is not Response or response.status.__class__ is not int
                     or not 100 <= response.status < 600 or response.body.__class__ is not bytes):
                 response = self._checked(response, ex)
-        except (trio.Cancelled, KeyboardInterrupt):
+        except (trio.Cancelled, KeyboardInterrupt, GeneratorExit):
             raise
-        except Exception as exc:
+        except BaseException as exc:  # SystemExit too: user code ending "the process" fails its request only
             response = self._failed(exc, ex)
         finally:
             self._busy.add(-1, sched.now)
         self._complete(ex, response)
 
-    def _failed(self, exc: Exception, ex) -> Response:
+    def _failed(self, exc: BaseException, ex) -> Response:
         """What serving ``ex`` answers when its handler raised ``exc``."""
         if isinstance(exc, RequestError):  # a downstream failure the handler did not catch
             self.note_error(exc, ex.request.path)

@@ -18,7 +18,8 @@ from collections import deque
 from trio.lowlevel import Abort, current_task
 
 from ._clock import wait_rescheduled
-from ._errors import ConfigError
+from . import limits
+from ._errors import ConfigError, check_at_most
 from ._metrics import TimeWeighted
 
 __all__ = ["Resource"]
@@ -36,6 +37,7 @@ class Resource:
     def __init__(self, sched, capacity: int, name: str = "resource") -> None:
         if not (isinstance(capacity, int) and not isinstance(capacity, bool) and capacity >= 1):
             raise ConfigError(f"{name} capacity must be an integer >= 1, got {capacity!r}")
+        check_at_most(f"{name} capacity", capacity, limits.MAX_SLOTS, "", limits.WHY["slots"])
         self.sched = sched
         self.capacity = capacity
         self.name = name

@@ -9,9 +9,13 @@ gives a different report, silently. Two ways to notice, together:
   thread is noted (calls from other threads pass straight through: a Dask
   worker's event loop draws from the module for its own jitter, and that
   changes nothing in the run);
-* the module's state is compared before and after, which also catches a
-  function imported by name (``from random import choice``) - but only when no
-  other thread is alive to have drawn instead.
+* the shared generator's two primitive draws (``random`` and ``getrandbits``,
+  which every other method calls through the instance) are wrapped on the
+  instance itself, the same way, so that a method imported by name
+  (``from random import choice, expovariate``) is noted too;
+* the module's state is compared before and after, for the one name neither
+  reaches (``from random import random``, the C method itself) - but only when
+  no other thread is alive to have drawn instead.
 """
 from __future__ import annotations
 
@@ -24,6 +28,7 @@ _FUNCTIONS = tuple(name for name in getattr(random, "__all__", ())
                    if name not in ("getstate", "setstate", "seed")  # not draws (and drew() reads the state)
                    and callable(getattr(random, name, None))
                    and getattr(getattr(random, name), "__self__", None) is getattr(random, "_inst", None))
+_PRIMITIVES = ("random", "getrandbits")  # what Random's Python methods call as self.random(), self.getrandbits()
 _OUR_THREADS = ("playground-watchdog",)
 
 
@@ -35,6 +40,7 @@ class SharedRandomWatch:
         self._state = None
         self._thread = None
         self._saved: dict[str, object] = {}
+        self._shadowed: list[str] = []
 
     def start(self) -> None:
         self._saw = False
@@ -44,6 +50,12 @@ class SharedRandomWatch:
             original = getattr(random, name)
             self._saved[name] = original
             setattr(random, name, self._wrap(original))
+        shared = getattr(random, "_inst", None)
+        if shared is not None and hasattr(shared, "__dict__"):
+            for name in _PRIMITIVES:
+                if name not in vars(shared):  # an instance attribute shadows the class's method
+                    setattr(shared, name, self._wrap(getattr(shared, name)))
+                    self._shadowed.append(name)
 
     def _wrap(self, original):
         thread = self._thread
@@ -71,3 +83,7 @@ class SharedRandomWatch:
         for name, original in self._saved.items():
             setattr(random, name, original)
         self._saved.clear()
+        shared = getattr(random, "_inst", None)
+        for name in self._shadowed:
+            vars(shared).pop(name, None)
+        self._shadowed.clear()

@@ -30,6 +30,7 @@ their TTLs) carries over, as it would on real machines.
 """
 from __future__ import annotations
 
+import contextlib
 import functools
 import itertools
 import math
@@ -257,10 +258,11 @@ class Sim(FaultVerbs):
                               "plan an end with sim.at(t_s, sim.stop), or serve open-ended with serve_async()")
         self.validate()
         run = functools.partial(self.run_async, duration_s, drain_s, warmup_s=warmup_s)
-        if self.realtime:
-            return trio.run(run)
-        # time goes on from where the last run ended, so TTLs and lags stay meaningful across runs
-        return trio.run(run, clock=VirtualClock(start_s=self.sched.now))
+        with _plain_interrupt():
+            if self.realtime:
+                return trio.run(run)
+            # time goes on from where the last run ended, so TTLs and lags stay meaningful across runs
+            return trio.run(run, clock=VirtualClock(start_s=self.sched.now))
 
     def _check_run_args(self, duration_s, drain_s, warmup_s=0.0) -> None:
         check_positive("duration_s", duration_s, allow_inf=True)  # inf: serve until stop()
@@ -294,6 +296,10 @@ class Sim(FaultVerbs):
             return await trio.to_thread.run_sync(functools.partial(self.run, duration_s, drain_s=drain_s,
                                                                    warmup_s=warmup_s))
         realtime = self.realtime or not isinstance(clock, VirtualClock)
+        with _plain_interrupt():
+            return await self._run_in_nursery(realtime, clock, duration_s, drain_s, task_status, warmup_s)
+
+    async def _run_in_nursery(self, realtime, clock, duration_s, drain_s, task_status, warmup_s) -> Report:
         async with trio.open_nursery() as nursery:
             if realtime:
                 sched = RealtimeScheduler(self.speed)
@@ -522,3 +528,15 @@ class Sim(FaultVerbs):
 
 def _ident(name: str) -> str:
     return "".join(c if c.isalnum() else "_" for c in name)
+
+
+@contextlib.contextmanager
+def _plain_interrupt():
+    """Ctrl-C during a run comes out as a plain ``KeyboardInterrupt``, not inside nested task groups."""
+    try:
+        yield
+    except BaseExceptionGroup as group:
+        interrupts, rest = group.split(KeyboardInterrupt)
+        if interrupts is None or (rest is not None and rest.split(trio.Cancelled)[1] is not None):
+            raise
+        raise KeyboardInterrupt from None

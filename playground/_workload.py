@@ -47,6 +47,7 @@ class Zipf:
     def __post_init__(self) -> None:
         if not (isinstance(self.n, int) and not isinstance(self.n, bool) and self.n >= 1):
             raise ConfigError(f"Zipf n must be an integer >= 1, got {self.n!r}")
+        check_at_most("Zipf n (the number of keys)", self.n, limits.MAX_KEYS, "", limits.WHY["keys"])
         check_positive("Zipf s", self.s, allow_zero=True)
         set_ = object.__setattr__
         set_(self, "_h_x1", self._hint(1.5) - 1.0)
@@ -167,6 +168,9 @@ class Workload:
             raise ConfigError(f"static_assets must be an integer >= 1, got {self.static_assets!r}")
         if self.make is not None and not callable(self.make):
             raise ConfigError(f"make must be a callable rng -> Request, got {self.make!r}")
+        if not (isinstance(self.keys, int) and not isinstance(self.keys, bool) and self.keys >= 1):
+            raise ConfigError(f"keys must be an integer >= 1, got {self.keys!r}")
+        check_at_most("keys", self.keys, limits.MAX_KEYS, "", limits.WHY["keys"])
         object.__setattr__(self, "_zipf", Zipf(self.keys, self.zipf_exponent))
 
     def request(self, rng: random.Random) -> Request:

@@ -9,10 +9,10 @@ run. The limits sit far beyond what any example or the scaling ladder uses;
 a test or a script that truly needs more can raise one here
 (``playground.limits.MAX_RATE_PER_S = 1e8``) before building its topology.
 
-What is *not* limited, because it costs nothing up front: ``Population``
-users (a million users at 0.01 requests per second each is 10,000 requests
-per second, open loop) and ``Workload`` keys (Zipf is sampled without a key
-table, so a billion keys cost O(1) memory).
+``Population`` users and ``Workload`` keys cost nothing up front (a million
+users at 0.01 requests per second each is 10,000 requests per second, open
+loop; Zipf is sampled without a key table, so a billion keys cost O(1)
+memory): their limits only refuse what no model means (10**400 users).
 """
 from __future__ import annotations
 
@@ -31,10 +31,26 @@ MAX_CONNECTIONS = 1_000_000
 MAX_DURATION_S = 1e7
 """Simulated seconds in one run (about 116 days), and the latest time ``sim.at`` takes."""
 
+MAX_CORES = 100_000
+"""Cores of one server (or one database): far past any machine; the theory's Erlang-C sum is O(cores)."""
+
+MAX_SLOTS = 10_000_000
+"""Workers or queue places of one host: each busy worker is a trio task; for no limit, pass None."""
+
+MAX_KEYS = 2 ** 53
+"""Keys of a ``Workload`` (Zipf ranks): ranks are drawn through a float, exact up to 2**53."""
+
+MAX_POPULATION_USERS = 10 ** 12
+"""People in one ``Population``: over a hundred times the world's; more is a typo."""
+
 WHY = {
     "rate": "the largest rate the playground simulates in reasonable time; see playground.limits",
     "interval": "shorter periods would flood the event heap; see playground.limits",
     "users": "each closed-loop user is kept in memory; use Population for more users; see playground.limits",
     "connections": "each connection is kept in memory; see playground.limits",
     "duration": "about 116 simulated days; see playground.limits",
+    "cores": "far past any machine; see playground.limits",
+    "slots": "each busy worker is a task and each queued request is kept; None means no limit; see playground.limits",
+    "keys": "ranks are drawn through a float, exact up to 2**53; see playground.limits",
+    "population": "over a hundred times the world's population; see playground.limits",
 }

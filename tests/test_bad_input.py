@@ -36,6 +36,17 @@ class Quiet(Node):
     (lambda: OpenLoop("a", rate=math.nan), r"^rate must be > 0 requests per second, got nan$"),
     (lambda: OpenLoop("a", rate=math.inf), r"^rate must be finite, got inf$"),
     (lambda: Zipf(10, s=math.nan), r"^Zipf s must be >= 0, got nan$"),
+    (lambda: AppServer("a", cores=BIG), r"^cores must be at most 100,000 \(far past any machine; .*\), "
+                                        r"got an integer of 401 digits$"),
+    (lambda: AppServer("a", workers=BIG), r"^workers must be at most 10,000,000 \(.*None means no limit.*\), "
+                                          r"got an integer of 401 digits$"),
+    (lambda: AppServer("a", queue_limit=BIG), r"^queue_limit must be at most 10,000,000 .*, got an integer of 401 digits$"),
+    (lambda: Workload(keys=BIG), r"^keys must be at most 9,007,199,254,740,992 \(ranks are drawn through a float, "
+                                 r"exact up to 2\*\*53; .*\), got an integer of 401 digits$"),
+    (lambda: Population("a", users=BIG), r"^users must be at most 1,000,000,000,000 people .*, "
+                                         r"got an integer of 401 digits$"),
+    (lambda: Population("a", users=10).set_users(BIG), r"^users must be at most 1,000,000,000,000 people"),
+    (lambda: ClosedLoop("a", users=BIG), r"^users must be at most 1,000,000 closed-loop users"),
 ])
 def test_nan_infinity_and_huge_integers_are_refused(make, message):
     with pytest.raises(ConfigError, match=message):

@@ -438,8 +438,11 @@ def test_a_handler_that_returns_a_bare_number_is_told_what_to_return(answer, mes
 
 def test_what_a_handler_may_return_is_what_quart_takes():
     answers = {"/text": ("hi", 200, b"hi"), "/bytes": (b"\x00", 200, b"\x00"), "/json": ({"a": [1]}, 200, b'{"a": [1]}'),
-               "/none": (None, 204, b""), "/pair": (("gone", 410), 410, b"gone")}
-    seen = {}
+               "/none": (None, 204, b""), "/pair": (("gone", 410), 410, b"gone"),
+               "/triple": (("made", 201, {"Location": "/item/7"}), 201, b"made"),
+               "/headers": (("hi", {"x-served-by": "app"}), 200, b"hi"),
+               "/pairs": (("hi", 202, [("x-a", "1")]), 202, b"hi")}
+    seen, headers = {}, {}
 
     async def handler(request, ctx):
         return answers[request.path][0]
@@ -448,6 +451,7 @@ def test_what_a_handler_may_return_is_what_quart_takes():
         for path in answers:
             r = await ctx.call("app", Request("GET", path))
             seen[path] = (r.status, r.body)
+            headers[path] = r.headers
         return "ok"
 
     sim = Sim(seed=1)
@@ -457,3 +461,55 @@ def test_what_a_handler_may_return_is_what_quart_takes():
     report = sim.run(duration_s=1)
     assert report.ok >= 1 and report.components["app"].errors == ()
     assert seen == {path: (status, body) for path, (_, status, body) in answers.items()}
+    assert headers["/triple"]["location"] == "/item/7" and headers["/headers"]["x-served-by"] == "app"
+    assert headers["/pairs"]["x-a"] == "1"
+
+
+FORMS = "(body, status), (body, status, headers) or (body, headers), status an int from 100 to 599"
+
+
+@pytest.mark.parametrize("answer, message", [
+    (("gone", "410"), f"the handler returned ('gone', '410'): its status '410' is not an int from 100 to 599 "
+                      f"(a response tuple is {FORMS})"),
+    (("gone", True), f"the handler returned ('gone', True): its status True is not an int from 100 to 599 "
+                     f"(a response tuple is {FORMS})"),
+    (("gone", 999), f"the handler returned ('gone', 999): its status 999 is not an int from 100 to 599 "
+                    f"(a response tuple is {FORMS})"),
+    (("gone", 410, "x"), f"the handler returned ('gone', 410, 'x'): its headers 'x' are not a dict or a list of "
+                         f"(name, value) pairs (a response tuple is {FORMS})"),
+    ((1, 2, 3, 4), f"the handler returned a tuple of 4, (1, 2, 3, 4), which is not a response: a response tuple "
+                   f"is {FORMS}; return a list for a JSON array"),
+])
+def test_a_response_tuple_quart_would_refuse_is_a_named_500(answer, message):
+    async def handler(request, ctx):
+        return answer
+
+    _, report = one_app(handler, duration_s=1)
+    (record,) = report.components["app"].errors
+    assert (record.error, record.message) == ("ConfigError", message) and report.errors == {"5xx": report.sent}
+
+
+@pytest.mark.parametrize("step", ["sleep", "cpu"])
+def test_a_duration_written_as_text_in_a_handler_is_told_durations_are_seconds(step):
+    async def handler(request, ctx):
+        await getattr(ctx, step)("5ms")
+        return "ok"
+
+    _, report = one_app(handler, duration_s=1)
+    (record,) = report.components["app"].errors
+    assert (record.error, record.message) == (
+        "ConfigError", f"ctx.{step} seconds must be a number of seconds, got the string '5ms': durations are plain "
+                       "seconds everywhere (0.005 for 5 ms)")
+
+
+def test_a_handler_that_calls_sys_exit_fails_its_request_not_the_simulation():
+    async def handler(request, ctx):
+        if request.path.endswith("/3"):
+            raise SystemExit(3)
+        return "ok"
+
+    _, report = one_app(handler, rate=50, duration_s=2, workload=Workload(keys=5, zipf_exponent=0.0))
+    (record,) = report.components["app"].errors
+    assert (record.error, record.message) == ("SystemExit", "3")
+    assert report.errors == {"5xx": record.count} and 0 < record.count < report.sent and report.ok > 0
+
