@@ -9,7 +9,9 @@ takes the run's own measured arrivals and service times, station by station
 * mean time in the station from the station's model - M/M/c (Erlang C) with
   exponential or unknown service, M/G/1 by Pollaczek-Khinchine where the
   component declares its service distribution, M/G/c by Allen-Cunneen, and
-  M/M/c/K where the line is bounded (the share of arrivals turned away);
+  M/M/c/K where the line is bounded (the share of arrivals turned away) -
+  unless M/M/c/K turns fewer than 0.1% away, when the bound is left out and
+  the service distribution's shape kept (M/G/c);
 * for the topology, the operational bounds: each station's service demand per
   request D = V S (visit ratio times service time), the bottleneck (largest
   demand per server), the throughput no topology of these demands can exceed,
@@ -48,6 +50,7 @@ __all__ = ["Theory", "StationTheory", "Forwarding", "Bounds", "ClosedLoopTheory"
 
 CONFIDENCE = 0.99
 ASSUMED_SCV = 1.0  # service variability when a component does not declare it: exponential
+UNBOUNDED_BELOW = 1e-3  # a bounded station whose M/M/c/K blocking is below this is modelled as unbounded (M/G/c)
 
 
 def describe_load(load) -> dict[str, Any]:
@@ -309,13 +312,16 @@ def _station_row(m: "StationMeasure", effects: list[str], confidence: float) -> 
     util_ci = _batch_ci([b[1] / (c * b[0]) for b in m.batches if b[0] > 0], confidence)
     w_ci = _batch_ci([(b[1] + b[2]) / b[3] for b in batches], confidence)
     blocked = m.rejected / (done + m.rejected) if done + m.rejected else 0.0
-    if m.capacity is not None:
+    exponential = abs(scv - 1.0) < 1e-9
+    k = mmck(offered, s, c, m.capacity) if m.capacity is not None else None
+    if k is not None and (exponential or k.p_block >= UNBOUNDED_BELOW):
+        # the bound matters (or service is exponential): M/M/c/K, the one exact finite-queue model
         model = f"M/M/{c}/{m.capacity}"
-        k = mmck(offered, s, c, m.capacity)
         pred_util, pred_w, pred_block = k.utilisation, k.w_s, k.p_block
     else:
-        model = f"M/M/{c}" if abs(scv - 1.0) < 1e-9 else ("M/G/1" if c == 1 else f"M/G/{c}")
-        pred_util, pred_block = min(rho, 1.0), 0.0
+        # no bound, or one almost never reached: the service distribution's shape matters more
+        model = f"M/M/{c}" if exponential else ("M/G/1" if c == 1 else f"M/G/{c}")
+        pred_util, pred_block = min(rho, 1.0), (k.p_block if k is not None else 0.0)
         pred_w = mgc(offered, s, c, scv).w_s if rho < 1 else None
     problems = []
     if pred_w is None:
@@ -332,6 +338,8 @@ def _station_row(m: "StationMeasure", effects: list[str], confidence: float) -> 
             divergence += ": " + ", ".join(effects)
         elif not declared and pred_w is not None:
             divergence += ": service not exponential?"
+        elif model.startswith("M/M/") and not exponential and m.capacity is not None:
+            divergence += f": service not exponential (scv {scv:.2g}; M/M/{c}/{m.capacity} assumes it)"
     return StationTheory(m.host, m.station, model, c, offered, x, s, scv, "declared" if declared else "assumed",
                          rho, util, util_ci, pred_util, wq, w, w_ci, pred_w, blocked, pred_block, agrees, divergence)
 

@@ -81,6 +81,33 @@ def test_bounded_queue_predicts_blocking_past_saturation():
     assert row.agrees, row.divergence
 
 
+@pytest.mark.parametrize("seed", SEEDS)
+def test_a_bound_almost_never_reached_keeps_the_service_distributions_own_model(seed):
+    """The default queue (108 places before 503) at rho 0.7: M/M/2/108 would turn away ~1e-17,
+    so the station is M/G/2 with the declared constant service, not an exponential one."""
+    sim = Sim(seed=seed)
+    sim.add(AppServer("app", cores=2, cpu_s=Constant(0.004)))
+    sim.load(OpenLoop("app", rate=350, timeout_s=100))
+    row = sim.run(60).theory().station("app.cpu")
+    check(row, model="M/G/2")
+    assert row.scv == 0.0 and row.predicted_time_in_system_s == pytest.approx(
+        mgc(row.offered_per_s, row.service_s, 2, 0.0).w_s)
+    # what M/M/2/108 predicts is far outside the run's interval: the exponential assumption, not the bound
+    mm = mmck(row.offered_per_s, row.service_s, 2, 108).w_s
+    assert abs(mm - row.time_in_system_s) > 3 * row.time_in_system_ci
+
+
+def test_a_bound_that_turns_arrivals_away_stays_m_m_c_k_and_names_a_non_exponential_service():
+    sim = Sim(seed=1)
+    sim.add(AppServer("app", cores=1, workers=1, queue_limit=4, cpu_s=Constant(0.010)))
+    sim.load(OpenLoop("app", rate=130, timeout_s=100))
+    row = sim.run(120).theory().station("app")
+    assert row.model == "M/M/1/5" and row.scv == 0.0
+    # constant service blocks less than exponential would (24% here, against M/M/1/5's 29%): said, and why
+    assert row.blocked < row.predicted_blocked - 0.02 and not row.agrees
+    assert row.divergence.endswith("service not exponential (scv 0; M/M/1/5 assumes it)"), row.divergence
+
+
 def test_unbounded_station_past_saturation_has_no_steady_state():
     sim = Sim(seed=1)
     sim.add(AppServer("app", cores=1, workers=1, queue_limit=None, cpu_s=Constant(0.010)))
