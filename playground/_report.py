@@ -25,7 +25,7 @@ from rich.console import Console, Group
 from rich.table import Table
 
 from ._cost import CostBreakdown, cost_of
-from ._errors import counted
+from ._errors import ConfigError, counted
 from ._errortable import ErrorRecord
 from ._metrics import ClientStats, LatencySummary, SeriesRow
 from ._series import HostSeries
@@ -317,11 +317,33 @@ class Report:
 
     @staticmethod
     def from_json(text: str) -> dict:
-        """The saved figures as plain dicts (for notebooks and comparisons)."""
+        """The saved figures as plain dicts (for notebooks, ``CostBreakdown.of`` and ``compare``)."""
         return json.loads(text)
 
-    def compare(self, other: "Report", labels: tuple[str, str] = ("A", "B")) -> "Comparison":
+    def compare(self, other: "Report | dict", labels: tuple[str, str] = ("A", "B")) -> "Comparison":
+        """This run beside ``other``: another Report, or a saved one (``Report.from_json(text)``)."""
+        if not isinstance(other, (Report, dict)):
+            raise ConfigError(f"compare() takes a Report or the dict Report.from_json reads back, got {other!r}")
+        _headline(other)  # a dict that is not a saved report is refused now, not when printed
         return Comparison(self, other, labels)
+
+
+def _headline(r: "Report | dict") -> tuple[float, ...]:
+    """What a comparison shows of a run, from a Report or from its saved JSON (the same figures)."""
+    if isinstance(r, Report):
+        return (r.throughput_per_s, r.p50_s * 1000, r.p99_s * 1000, r.error_rate * 100, r.sent, r.failed)
+    try:
+        clients = list(r["clients"].values())
+        sent = sum(c["sent"] for c in clients)
+        ok = sum(c["ok"] for c in clients)
+        failed = sum(sum(c["errors"].values()) for c in clients)
+        latency = r.get("overall") or (max(clients, key=lambda c: c["sent"])["latency"] if clients else {})
+        duration = r["duration_s"]
+    except (KeyError, TypeError, AttributeError) as exc:
+        raise ConfigError(f"compare() needs a report saved by Report.to_json or save(); this dict lacks {exc}") \
+            from None
+    return (ok / duration if duration else 0.0, latency.get("p50_s", 0.0) * 1000, latency.get("p99_s", 0.0) * 1000,
+            failed / (ok + failed) * 100 if ok + failed else 0.0, sent, failed)
 
 
 def _fmt(v) -> str:
@@ -334,20 +356,14 @@ def _fmt(v) -> str:
 class Comparison:
     """Two reports side by side, with the change from the first to the second."""
 
-    a: Report
-    b: Report
+    a: "Report | dict"
+    b: "Report | dict"
     labels: tuple[str, str] = ("A", "B")
 
     def rows(self) -> list[tuple[str, float, float]]:
-        a, b = self.a, self.b
-        return [
-            ("throughput ok/s", a.throughput_per_s, b.throughput_per_s),
-            ("p50 ms", a.p50_s * 1000, b.p50_s * 1000),
-            ("p99 ms", a.p99_s * 1000, b.p99_s * 1000),
-            ("error rate %", a.error_rate * 100, b.error_rate * 100),
-            ("sent", a.sent, b.sent),
-            ("failed", a.failed, b.failed),
-        ]
+        a, b = _headline(self.a), _headline(self.b)
+        return [(name, a[i], b[i]) for i, name in enumerate(
+            ("throughput ok/s", "p50 ms", "p99 ms", "error rate %", "sent", "failed"))]
 
     def __rich__(self):
         t = Table(title=f"{self.labels[0]} vs {self.labels[1]}", title_justify="left")

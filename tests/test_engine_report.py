@@ -3,7 +3,9 @@ from __future__ import annotations
 
 import json
 
-from playground import Comparison, Node, OpenLoop, Report, Request, Response, Sim
+import pytest
+
+from playground import Comparison, ConfigError, Node, OpenLoop, Report, Request, Response, Sim
 
 
 class Back(Node):
@@ -67,6 +69,20 @@ def test_compare_puts_two_runs_side_by_side():
     assert rows["sent"] == (fast.sent, slow.sent)
     text = str(cmp)
     assert "2 ms backend vs 20 ms backend" in text and "change" in text and "p50 ms" in text
+
+
+def test_a_run_compares_with_a_saved_one_as_with_the_report_it_was(tmp_path):
+    fast = two_tier(work_s=0.002).run(duration_s=2)
+    slow = two_tier(work_s=0.020).run(duration_s=2)
+    slow.save(tmp_path / "slow.json")
+    saved = Report.from_json((tmp_path / "slow.json").read_text())
+    assert fast.compare(saved).rows() == fast.compare(slow).rows()
+    assert str(fast.compare(saved, labels=("now", "saved"))).startswith("now vs saved")
+    with pytest.raises(ConfigError, match=r"^compare\(\) takes a Report or the dict Report.from_json reads back, "
+                                          r"got 'slow.json'$"):
+        fast.compare("slow.json")
+    with pytest.raises(ConfigError, match=r"this dict lacks 'clients'$"):
+        fast.compare({"seed": 1})
 
 
 def test_the_topology_draws_as_mermaid_and_as_dot():
