@@ -122,11 +122,17 @@ class FaultVerbs:
     # -- the verbs --------------------------------------------------------------------------
     def crash(self, name: str, restart_after_s: float | None = None) -> None:
         """Crash host ``name`` now (and restart it after ``restart_after_s``, if given)."""
-        self[name].crash(restart_after_s)
+        host = self[name]
+        if not host.up and self.running:
+            self.event(f"crash {name}: it was down already, nothing done")
+        host.crash(restart_after_s)
 
     def restart(self, name: str) -> None:
         """Bring crashed host ``name`` back, empty."""
-        self[name].restart()
+        host = self[name]
+        if host.up and self.running:
+            self.event(f"restart {name}: it was up, nothing done")
+        host.restart()
 
     def partition(self, a=None, b=None, *, region: str | None = None, other: str | None = None,
                   one_way: bool = False) -> None:
@@ -190,11 +196,31 @@ def _plan(t_s: float, action: Callable) -> str:
     return f"sim.at({t_s:g}, {getattr(action, '__name__', action)!r})"
 
 
+def unfired_warning(sim, plans, run_s: float) -> str | None:
+    """The warning for planned actions a run ended before (each run replays every plan from its start)."""
+    missed = [_call(t_s, action, args, kwargs) for i, (t_s, action, args, kwargs) in enumerate(plans)
+              if i not in sim._plans_done]
+    if not missed:
+        return None
+    shown = "; ".join(missed[:3]) + (f" and {len(missed) - 3} more" if len(missed) > 3 else "")
+    return (f"{shown}: did not happen, the run lasted {run_s:g} s (sim.at times count from the start of "
+            "each run: run longer, or plan it earlier)")
+
+
+def _call(t_s: float, action: Callable, args: tuple, kwargs: dict) -> str:
+    owner = getattr(action, "__self__", None)
+    name = getattr(action, "__name__", repr(action))
+    prefix = "sim." if owner is not None and isinstance(owner, FaultVerbs) else ""
+    shown = [repr(a) for a in args] + [f"{k}={v!r}" for k, v in kwargs.items()]
+    return f"sim.at({t_s:g}, {prefix}{name}{''.join(', ' + a for a in shown)})"
+
+
 def run_action(item) -> None:
     """A planned action is due (a scheduler callback)."""
-    sim, action, args, kwargs = item
+    sim, action, args, kwargs, plan = item
     if not sim.running:  # scheduled beyond the end of its run
         return
+    sim._plans_done.add(plan)
     try:
         action(*args, **kwargs)
     except Exception as exc:  # a failure at run time (checked plans rarely get here) is noted, not fatal

@@ -45,7 +45,7 @@ from . import limits
 from ._describe import describe
 from ._errors import (ConfigError, PlaygroundError, WiringError, check_at_most, check_positive, check_probability,
                       counted)
-from ._faults import FaultVerbs, run_action
+from ._faults import FaultVerbs, run_action, unfired_warning
 from ._shared_random import SharedRandomWatch
 from ._watchdog import Watchdog
 from ._unawaited import UnawaitedCoroutines
@@ -117,6 +117,8 @@ class Sim(FaultVerbs):
         self.net.sched = self.sched
         self.running = False
         self._actions: list[tuple[float, Callable, tuple, dict]] = []
+        self._plans: list[tuple[float, Callable, tuple, dict]] = []  # this run's, in time order
+        self._plans_done: set[int] = set()  # indices into _plans that fired
         self._events: list[tuple[float, str]] = []
         self._events_dropped = 0
         self._t0 = 0.0
@@ -376,8 +378,10 @@ class Sim(FaultVerbs):
                 for node in list(self.net.hosts.values()):  # one at a time: start order is fixed
                     await nursery.start(node._lifecycle)
                 self._hosts_nursery = nursery
-                for t_s, action, args, kwargs in sorted(self._actions, key=lambda a: a[0]):
-                    sched.call_at(self._t0 + t_s, run_action, (self, action, args, kwargs))
+                self._plans = sorted(self._actions, key=lambda a: a[0])
+                self._plans_done = set()
+                for i, (t_s, action, args, kwargs) in enumerate(self._plans):
+                    sched.call_at(self._t0 + t_s, run_action, (self, action, args, kwargs, i))
                 sampler = StationSampler(sched, [n for n in self.net.hosts.values() if not isinstance(n, Client)],
                                          self._t0, duration_s)
                 task_status.started()
@@ -478,16 +482,19 @@ class Sim(FaultVerbs):
             client_errors={n.name: n.error_table.records() for n in self.net.hosts.values()
                            if isinstance(n, Client) and len(n.error_table)},
             wall_warnings=[str(b) for b in self._watchdog.stop()],
-            run_warnings=self._run_warnings(),
+            run_warnings=self._run_warnings(duration_s),
         )
 
-    def _run_warnings(self) -> list[str]:
+    def _run_warnings(self, duration_s: float) -> list[str]:
         """What the run noticed about itself, for the report (deterministic: it goes into the JSON)."""
         out = []
         if self._shared_random.drew():
             out.append(SHARED_RANDOM_WARNING)
         if not self.loads and not self.net.counters.get("sent"):
             out.append(NOTHING_SENT_WARNING)
+        missed = unfired_warning(self, self._plans, duration_s)
+        if missed is not None:
+            out.append(missed)
         return out
 
     # -- looking at it ---------------------------------------------------------------------

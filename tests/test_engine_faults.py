@@ -188,3 +188,29 @@ def test_closed_loop_users_stop_sending_to_a_stalled_server():
     assert sent_normal > 300  # 10 users, one request every ~57 ms each
     assert sent_stalled <= 10  # each user sends at most once more, then waits for the answer
     assert stalled.in_flight <= 10
+
+
+def test_a_plan_past_the_end_of_the_run_is_a_warning_not_silence():
+    sim, server, load, _, _ = story()
+    sim.at(1, sim.slow, "server", factor=2)
+    sim.at(5, sim.crash, "server")
+    sim.at(7, sim.heal, "server")
+    short = sim.run(2)
+    assert short.run_warnings == [
+        "sim.at(5, sim.crash, 'server'); sim.at(7, sim.heal, 'server'): did not happen, the run lasted 2 s "
+        "(sim.at times count from the start of each run: run longer, or plan it earlier)"]
+    assert [what for _, what in short.events] == ["slow server x2"]
+    assert "Warning: sim.at(5, sim.crash, 'server')" in str(short)
+    long = sim.run(8)  # each run replays the plans from its own start: now all three happen
+    assert long.run_warnings == []
+    assert [what for _, what in long.events] == ["slow server x2", "crash server", "heal server"]
+
+
+def test_restarting_a_host_that_is_up_or_crashing_one_that_is_down_says_nothing_was_done():
+    sim, server, load, _, _ = story()
+    sim.at(1, sim.restart, "server")
+    sim.at(2, sim.crash, "server")
+    sim.at(3, sim.crash, "server")
+    report = sim.run(4)
+    assert [what for _, what in report.events] == [
+        "restart server: it was up, nothing done", "crash server", "crash server: it was down already, nothing done"]
