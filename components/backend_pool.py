@@ -23,7 +23,7 @@ from playground._errors import check_positive
 from .circuit_breaker import CircuitBreaker
 from .deadline import DEADLINE_HEADER, DeadlineExceeded, remaining_s
 from .health import HealthCheck, HealthTracker, OutlierDetection, OutlierTracker, slow_start_factor
-from .policies import BackendState, Policy, RoundRobin
+from .policies import BackendState, Policy, RoundRobin, policy_hint
 
 __all__ = ["BalancerBase", "DEFAULT_POOL"]
 
@@ -95,7 +95,8 @@ class BalancerBase(Node):
         self.pools = {p: _weights(owner, p, b) for p, b in pools.items()}
         policy = RoundRobin() if policy is None else policy
         if not callable(getattr(policy, "choose", None)):
-            raise ConfigError(f"policy must have a choose(backends, request, rng) method, got {policy!r}")
+            raise ConfigError(f"policy must have a choose(backends, request, rng) method, got {policy!r}"
+                              + policy_hint(policy))
         if health_check is not None and not isinstance(health_check, HealthCheck):
             raise ConfigError(f"health_check must be a HealthCheck, got {health_check!r}")
         if outlier is not None and not isinstance(outlier, OutlierDetection):

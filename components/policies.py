@@ -255,3 +255,18 @@ class ConsistentHash:
 
     def __repr__(self) -> str:
         return f"ConsistentHash(key={self.key!r}, header={self.header!r}, vnodes={self.vnodes})"
+
+
+_POLICIES = ("RoundRobin", "WeightedRoundRobin", "Random", "LeastConnections", "PowerOfTwoChoices", "SourceIPHash",
+             "ConsistentHash")
+
+
+def policy_hint(policy) -> str:
+    """For a balancer given a name where a policy object goes: which object that name means."""
+    if not isinstance(policy, str):
+        return ""
+    wanted = policy.replace("_", "").replace("-", "").replace(" ", "").lower()
+    for name in _POLICIES:
+        if name.lower() == wanted or (wanted in ("p2c", "poweroftwo") and name == "PowerOfTwoChoices"):
+            return f": a policy is an object, write policy={name}() (from components import {name})"
+    return f": a policy is an object, one of {', '.join(n + '()' for n in _POLICIES)} (from components)"

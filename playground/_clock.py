@@ -141,6 +141,7 @@ class Scheduler:
         # it to read trio's runner): firing stops to let trio raise it, or a run that wakes no
         # task, or wakes one that is stepped here, would go on firing to its end.
         self.interrupted = None
+        self.attention = False  # set by another thread that queued a call for trio's loop (the watchdog)
 
     def callback_failed(self, fn, exc: Exception) -> None:
         """A callback raised: a bug in the engine or in a component. Keep it, named, and end the run.
@@ -261,8 +262,8 @@ class Scheduler:
                 limit = step()
                 if limit is None:
                     return True
-            if not self.fired & 1023 and self.interrupted is not None and self.interrupted():
-                return True  # trio's next round delivers the KeyboardInterrupt
+            if not self.fired & 1023 and (self.attention or self.interrupted is not None and self.interrupted()):
+                return True  # trio's next round delivers the KeyboardInterrupt, or runs the watchdog's call
         return False
 
     @property

@@ -51,7 +51,9 @@ class FaultVerbs:
         check_positive("t_s", t_s, allow_zero=True)
         check_at_most("t_s", t_s, limits.MAX_DURATION_S, " s", limits.WHY["duration"])
         if not callable(action):
-            raise ConfigError(f"action must be callable, got {action!r}")
+            hint = (": the result of a call made now, not a plan? Pass the verb and its arguments, "
+                    "sim.at(5, sim.crash, 'app2'), not sim.at(5, sim.crash('app2'))") if action is None else ""
+            raise ConfigError(f"action must be callable, got {action!r}{hint}")
         try:
             inspect.signature(action).bind(*args, **kwargs)
         except TypeError as exc:

@@ -64,8 +64,8 @@ class NodeStats:
     in_flight: int
     mean_in_system: float
     peak_in_system: float
-    mean_queue: float
-    peak_queue: float
+    mean_queue: float  # requests waiting, time-averaged, over all of the host's lines (waiting_lines())
+    peak_queue: float  # the longest of those lines at its longest
     utilisation: float
     residence: LatencySummary
     detail: dict[str, Any] = field(default_factory=dict)
@@ -456,6 +456,7 @@ class Node:
 
     def stats(self) -> NodeStats:
         now = self.sched.now if self.sched else 0.0
+        lines = self.waiting_lines() if self.sched else (self._queued,)
         return NodeStats(
             name=self.name,
             kind=self.kind,
@@ -468,8 +469,9 @@ class Node:
             in_flight=len(self._inflight),
             mean_in_system=self._in_system.mean(now),
             peak_in_system=self._in_system.peak,
-            mean_queue=self._queued.mean(now),
-            peak_queue=self._queued.peak,
+            # every line a request waits in here: the accept queue and the host's own (CPU, I/O)
+            mean_queue=sum(line.mean(now) for line in lines),
+            peak_queue=max(line.peak for line in lines),
             utilisation=self.utilisation(),
             residence=self.residence.summary(),
             detail={**dict(self.counters), **self.detail()},

@@ -210,7 +210,7 @@ class Report:
                     ct.add_column(col, justify="left", overflow="fold", min_width=4)
                 else:
                     ct.add_column(col, justify="right", no_wrap=True)
-            ct.caption = "queue: mean length; peak: longest"
+            ct.caption = "queue: mean requests waiting (accept queue, CPU or I/O); peak: longest line"
             ct.caption_justify = "left"
             details = []
             for s in self.components.values():

@@ -255,6 +255,9 @@ class Sim(FaultVerbs):
         what was used (``report.warmup_s``). ``duration_s`` includes it.
         """
         self._check_run_args(duration_s, drain_s, warmup_s)
+        if _inside_trio():
+            raise ConfigError("sim.run() was called inside a running trio loop (pytest-trio, python -m trio, an async "
+                              "function run by trio): there, write report = await sim.run_async(...)")
         if duration_s == math.inf and not any(action == self.stop for _, action, _, _ in self._actions):
             raise ConfigError("duration_s must be finite for run(), which nothing else could stop, got inf: "
                               "plan an end with sim.at(t_s, sim.stop), or serve open-ended with serve_async()")
@@ -366,7 +369,8 @@ class Sim(FaultVerbs):
         sched.failure = None
         sched.origin_s = self._t0
         report = None
-        self._watchdog = Watchdog(sched, self._t0)  # notices user code that blocks the thread
+        # notices user code that blocks the thread, and a run whose simulated time stands still
+        self._watchdog = Watchdog(sched, self._t0, _stuck_reporter(sched, trio.lowlevel.current_trio_token()))
         self._watchdog.start()
         unawaited = UnawaitedCoroutines()  # notices coroutines made and never awaited
         self._shared_random = SharedRandomWatch()  # user code drawing from it makes a run unrepeatable
@@ -547,3 +551,31 @@ def _plain_interrupt():
         if interrupts is None or (rest is not None and rest.split(trio.Cancelled)[1] is not None):
             raise
         raise KeyboardInterrupt from None
+
+
+def _inside_trio() -> bool:
+    try:
+        trio.lowlevel.current_task()
+    except RuntimeError:
+        return False
+    return True
+
+
+def _stuck_reporter(sched, token):
+    """For the watchdog's thread: end the run with a named failure, in trio's own thread."""
+    def fail(message: str) -> None:
+        if sched.failure is None:
+            sched.failure = PlaygroundError(message)
+        sched.attention = False
+        if sched.on_failure is not None:
+            sched.on_failure()
+
+    def report(message: str) -> None:
+        sched.attention = True  # a virtual clock firing entries hands over to trio's loop, which runs fail()
+        try:
+            token.run_sync_soon(fail, message)
+        except trio.RunFinishedError:
+            pass
+
+    return report
+

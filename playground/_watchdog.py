@@ -15,6 +15,14 @@ notes where (the innermost frame outside the engine, trio and the standard
 library) and on which host (the nearest frame whose ``self`` is a ``Node``).
 The simulation itself pays nothing for this: no timing on its hot path.
 
+The same looks notice the other way a run never ends: simulated time that
+stands still while the simulation thread keeps working (events fire, or trio
+goes round its loop) - a handler looping on ``await trio.sleep(0)``, a retry
+loop with no backoff. After ``limits.MAX_STILL_WALL_S`` of wall time at one
+simulated instant the run ends with a ``PlaygroundError`` that says so (a
+blocking call is different: the thread is held in one place, and that is the
+warning above, not an error).
+
 What it reports depends on the wall clock, so it is kept out of the
 report's deterministic JSON (like ``wall_s``); ``Report.wall_warnings``
 holds it, and ``print(report)`` shows it. A look that itself came late (the
@@ -29,6 +37,8 @@ import sysconfig
 import threading
 import time
 from dataclasses import dataclass
+
+from . import limits
 
 __all__ = ["Watchdog", "Blocking"]
 
@@ -55,6 +65,13 @@ class Blocking:
         return (f"{self.host!r}: {self.where} held the whole simulation for {self.max_wall_s * 1000:.0f} ms of "
                 f"wall-clock time ({times} at t={self.first_t_s:.3f} s): a blocking call such as time.sleep "
                 "blocks the whole simulation and costs no simulated time; use await ctx.sleep(seconds)")
+
+
+def still_message(t_s: float, wall_s: float) -> str:
+    return (f"simulated time stood still at t={t_s:.6f} s for {wall_s:.1f} s of wall time while the simulation kept "
+            "working: something loops without waiting simulated time (a handler's loop around await "
+            "trio.sleep(0), a retry loop with no backoff); wait simulated time in it (await ctx.sleep(seconds)), "
+            f"or raise playground.limits.MAX_STILL_WALL_S (now {limits.MAX_STILL_WALL_S:g} s)")
 
 
 def _user_frame(frame) -> tuple[str, str] | None:
@@ -89,8 +106,10 @@ _CLOCK_FILE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "_clock.p
 class Watchdog:
     """Watches one simulation thread while a run lasts: ``start()``, then ``stop()`` -> what blocked."""
 
-    def __init__(self, sched, t0: float) -> None:
+    def __init__(self, sched, t0: float, on_stuck=None) -> None:
         self.sched = sched
+        self.on_stuck = on_stuck  # called (from this thread) with a message once simulated time stands still
+        self._polls = 0
         self.t0 = t0
         self.thread_id = threading.get_ident()
         # a real-time scheduler reads trio's clock, which only its own thread may: keep a fixed point
@@ -118,11 +137,29 @@ class Watchdog:
         still = 0  # looks in a row with no event fired
         changed = last_look  # the last look that saw the count move
         stall: tuple[tuple[str, str], float, float] | None = None  # (host, where), since (wall), sim time
+        sim_seen = None if self._realtime else sched.now  # for time that stands still (virtual time only)
+        sim_since, moving, where, was_fired = last_look, 0, None, seen
         while not wait(POLL_S):
             now = time.perf_counter()
             late = now - last_look > _LATE_S
             last_look = now
             fired = sched.fired
+            if not self._realtime and self.on_stuck is not None:
+                here = self._innermost()
+                if sched.now != sim_seen:
+                    sim_seen, sim_since, moving = sched.now, now, 0
+                else:
+                    # working, not blocked: events fired since the last look, or the thread is somewhere
+                    # else at each look (a blocking call holds it in one place; an idle loop waits in
+                    # trio's I/O poll). A look or two of that can be the work done just before a block.
+                    if fired != was_fired or (here is not None and where is not None and here != where):
+                        moving += 1
+                    else:
+                        moving = 0
+                where, was_fired = here, fired
+                if moving >= 3 and now - sim_since > limits.MAX_STILL_WALL_S:
+                    self.on_stuck(still_message(sim_seen - self.t0, now - sim_since))
+                    self.on_stuck = None
             if fired != seen or late:
                 if stall is not None and not late:
                     # it started within a look after ``changed`` and ended within a look before now
@@ -139,6 +176,28 @@ class Watchdog:
                     stall = ((host, where), changed, self._sim_now())
         if stall is not None:  # the run ended while user code held it
             self._note(stall[0], time.perf_counter() - changed - POLL_S, stall[2])
+
+    def _innermost(self):
+        """Where the simulation thread is now (code and instruction), or None while it waits for I/O.
+
+        Trio's loop polls for I/O every round, and that poll releases the GIL, so this thread's
+        looks land there most often: a poll with no timeout is a loop going round (work), one
+        with a timeout is the loop waiting (idle).
+        """
+        frame = sys._current_frames().get(self.thread_id)
+        try:
+            if frame is None:
+                return None
+            if os.path.basename(frame.f_code.co_filename).startswith("_io_"):
+                timeout = frame.f_locals.get("timeout")
+                return None if timeout is None or timeout > 0 else ("poll", self._polls_seen())
+            return frame.f_code, frame.f_lasti
+        finally:
+            del frame
+
+    def _polls_seen(self) -> int:
+        self._polls += 1  # each look at a zero-timeout poll is a new round, so it differs from the last
+        return self._polls
 
     def _sim_now(self) -> float:
         if self._realtime:

@@ -43,6 +43,10 @@ MAX_KEYS = 2 ** 53
 MAX_POPULATION_USERS = 10 ** 12
 """People in one ``Population``: over a hundred times the world's; more is a typo."""
 
+MAX_STILL_WALL_S = 20.0
+"""Wall seconds a virtual-time run may work at one simulated instant before it ends as stuck (a loop that
+never waits simulated time); a burst of events at one instant takes far less."""
+
 WHY = {
     "rate": "the largest rate the playground simulates in reasonable time; see playground.limits",
     "interval": "shorter periods would flood the event heap; see playground.limits",

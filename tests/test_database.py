@@ -411,3 +411,24 @@ def test_the_same_seed_gives_the_same_report():
         return sim.run(3).to_json()
 
     assert once() == once()
+
+
+def test_the_components_table_counts_requests_waiting_for_the_databases_io():
+    """A database accepts every request onto a connection, then makes it wait for an I/O channel:
+    that wait is its queue, in ``stats()`` and in the printed table, as in the per-second series."""
+
+    sim = Sim(seed=1)
+    db_client = DatabaseClient("db")
+
+    async def handler(request, ctx):
+        return await db_client.get(ctx, "k") or "none"
+
+    sim.add(AppServer("app", handler, cores=4, calls=("db",)))
+    sim.add(Database("db", io_capacity=1, read_latency_s=0.004))
+    sim.load(OpenLoop("app", rate=220))
+    report = sim.run(10)
+    db = report.component("db")
+    assert db.detail["io_queue_mean"] > 1 and db.mean_queue == pytest.approx(db.detail["io_queue_mean"], abs=0.01)
+    assert db.peak_queue == db.detail["io_queue_peak"]
+    row = next(line for line in str(report).splitlines() if line.startswith("│ db "))
+    assert f"{db.mean_queue:.2f}" in row and f" {db.peak_queue:g} " in row

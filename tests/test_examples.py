@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import importlib.util
 import re
+import subprocess
 import sys
 from pathlib import Path
 
@@ -363,3 +364,16 @@ def test_what_the_readme_quotes_of_an_examples_output_is_its_output_today():
             f"README.md quotes an example's output that has changed, from {block[0]!r}: "
             "paste it again from docs/EXAMPLES.md")
     assert quoted >= 2  # the capacity answer and why_it_broke's table at least
+
+
+def test_the_readmes_figures_for_the_fault_injection_page_are_this_runs(tmp_path):
+    """The README gives the page's size and the run's request count: both must be what the example makes."""
+    page = tmp_path / "run.html"
+    done = subprocess.run([sys.executable, str(EXAMPLES / "fault_injection.py"), "--html", str(page)],
+                          capture_output=True, text=True, cwd=tmp_path, timeout=600)
+    assert done.returncode == 0, done.stderr
+    sent = int(re.search(r"^(\d+) requests, ", done.stdout, re.M).group(1))
+    kb = round(page.stat().st_size / 1024)
+    readme = " ".join((ROOT / "README.md").read_text(encoding="utf-8").split())
+    assert (f"fault-injection example's page is {kb} KB for 30 simulated seconds, five hosts and {sent:,} requests"
+            in readme), f"README.md: the fault-injection page is {kb} KB for {sent:,} requests now"

@@ -35,7 +35,7 @@ def test_the_page_has_every_section_and_the_series_for_the_slider():
     text = render(report)
     for section in ("topology", "saturation", "clients", "errors", "theory", "traces", "config"):
         assert f'<section id="{section}">' in text
-    assert "app1.cpu" in text and "M/M/1/" in text  # theory beside the run, a row per station
+    assert "app1.cpu" in text and "M/G/1" in text  # theory beside the run, a row per station (constant service)
     data = json.loads(re.search(r'<script type="application/json" id="run-data">(.*?)</script>', text, re.S)[1])
     assert data["hosts"] == ["app1", "app2", "lb"]
     up = data["columns"].index("up")

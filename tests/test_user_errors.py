@@ -513,3 +513,89 @@ def test_a_handler_that_calls_sys_exit_fails_its_request_not_the_simulation():
     assert (record.error, record.message) == ("SystemExit", "3")
     assert report.errors == {"5xx": record.count} and 0 < record.count < report.sent and report.ok > 0
 
+
+
+def test_sim_run_inside_trio_says_to_await_run_async():
+    import trio
+
+    sim = Sim(seed=1)
+    sim.add(AppServer("app"))
+    sim.load(OpenLoop("app", rate=10))
+
+    async def notebook_cell():
+        sim.run(1)
+
+    with pytest.raises(ConfigError, match=r"^sim\.run\(\) was called inside a running trio loop .*: there, write "
+                                          r"report = await sim\.run_async\(\.\.\.\)$"):
+        trio.run(notebook_cell)
+    assert sim.run(1).ok > 0  # nothing was left half-started
+
+
+def test_a_plan_given_the_result_of_a_call_says_to_pass_the_verb_and_its_arguments():
+    sim = Sim(seed=1)
+    sim.add(AppServer("app2"))
+    with pytest.raises(ConfigError, match=r"^action must be callable, got None: the result of a call made now, not a "
+                                          r"plan\? Pass the verb and its arguments, sim\.at\(5, sim\.crash, 'app2'\), "
+                                          r"not sim\.at\(5, sim\.crash\('app2'\)\)$"):
+        sim.at(5, sim.crash("app2"))
+
+
+@pytest.mark.parametrize("given, hint", [
+    ("least_connections", "write policy=LeastConnections() (from components import LeastConnections)"),
+    ("power_of_two_choices", "write policy=PowerOfTwoChoices() (from components import PowerOfTwoChoices)"),
+    ("fastest", "one of RoundRobin(), WeightedRoundRobin(), Random(), LeastConnections(), PowerOfTwoChoices(), "
+                "SourceIPHash(), ConsistentHash() (from components)"),
+])
+def test_a_balancer_policy_given_by_name_is_told_which_object_to_write(given, hint):
+    from components import L7Balancer
+
+    with pytest.raises(ConfigError) as caught:
+        L7Balancer("lb", ["a", "b"], policy=given)
+    assert str(caught.value) == (f"policy must have a choose(backends, request, rng) method, got {given!r}: a policy "
+                                 f"is an object, {hint}")
+
+
+@pytest.mark.parametrize("loop", ["trio.sleep(0)", "ctx.sleep(0)", "ctx.cpu(0)"])
+def test_a_handler_looping_without_waiting_simulated_time_ends_the_run_with_a_named_error(loop, monkeypatch):
+    """Simulated time would never reach the run's end: after MAX_STILL_WALL_S of wall time at one
+    instant (0.3 s here; the loop is endless, so how fast the machine is does not matter) the run
+    ends with an error that says what happened, and the Sim can run again."""
+    import trio
+
+    from playground import limits
+
+    monkeypatch.setattr(limits, "MAX_STILL_WALL_S", 0.3)
+    spin = {"trio.sleep(0)": lambda ctx: trio.sleep(0), "ctx.sleep(0)": lambda ctx: ctx.sleep(0),
+            "ctx.cpu(0)": lambda ctx: ctx.cpu(0)}[loop]
+    broken = [True]
+
+    async def handler(request, ctx):
+        while broken[0] and ctx.now >= 1.0:
+            await spin(ctx)
+        return "ok"
+
+    sim = Sim(seed=1)
+    sim.add(AppServer("app", handler))
+    sim.load(OpenLoop("app", rate=10, arrivals="constant"))
+    with pytest.raises(PlaygroundError, match=r"^simulated time stood still at t=1\.0\d+ s for [\d.]+ s of wall time "
+                                              r"while the simulation kept working: something loops without waiting "
+                                              r"simulated time .* \(now 0\.3 s\)$"):
+        sim.run(3)
+    broken[0] = False
+    assert sim.run(1).ok > 0
+
+
+def test_a_blocking_call_longer_than_the_still_limit_is_a_warning_not_the_stuck_error(monkeypatch):
+    from playground import limits
+
+    monkeypatch.setattr(limits, "MAX_STILL_WALL_S", 0.1)
+    once = [True]
+
+    async def handler(request, ctx):
+        if once[0] and ctx.now >= 1.0:
+            once[0] = False
+            time.sleep(0.5)  # held in one place: blocking, not looping
+        return "ok"
+
+    _, report = one_app(handler, duration_s=2)
+    assert report.ok == report.sent and len(report.wall_warnings) == 1
