@@ -64,6 +64,24 @@ def _check_users(users) -> None:
         raise ConfigError(f"users must be an integer >= 1, got {users!r}")
 
 
+def _unknown_arguments(cls, unknown: dict) -> str:
+    """Which keyword arguments ``cls`` does not take, with the nearest one it does for each."""
+    import difflib
+    import inspect
+
+    known = sorted({name for klass in cls.__mro__ if "__init__" in vars(klass)
+                    for name, p in inspect.signature(klass.__init__).parameters.items()
+                    if p.kind is p.KEYWORD_ONLY or (p.kind is p.POSITIONAL_OR_KEYWORD and name != "self")})
+    parts = []
+    for name in unknown:
+        close = difflib.get_close_matches(name, known, n=1, cutoff=0.5)
+        if not close:  # "rate_per_user" for "requests_per_user_per_s": a shared word is a hint too
+            close = [k for k in known if set(name.split("_")) & set(k.split("_")) - {"s"}][:1]
+        parts.append(f"{name!r}" + (f" (did you mean {close[0]!r}?)" if close else ""))
+    return (f"{cls.__name__} takes no argument {', '.join(parts)}; it takes "
+            f"{', '.join(k for k in known if k != 'target')}")
+
+
 def _check_population(users) -> None:
     _check_users(users)
     check_at_most("users", users, limits.MAX_POPULATION_USERS, " people", limits.WHY["population"])
@@ -75,7 +93,9 @@ class Load:
     def __init__(self, target: str, *, workload: Workload | None = None, timeout_s: float = 10.0,
                  retries: int = 0, retry_backoff_s: float = 0.05, client: str = "client",
                  region: str | None = None, name: str | None = None, headers: dict | None = None,
-                 resolver=None, propagate_deadline: bool = False) -> None:
+                 resolver=None, propagate_deadline: bool = False, **unknown) -> None:
+        if unknown:
+            raise ConfigError(_unknown_arguments(type(self), unknown))
         if not isinstance(target, str) or not target:
             raise ConfigError(f"target must be a host name, got {target!r}")
         check_positive("timeout_s", timeout_s)

@@ -599,3 +599,16 @@ def test_a_blocking_call_longer_than_the_still_limit_is_a_warning_not_the_stuck_
 
     _, report = one_app(handler, duration_s=2)
     assert report.ok == report.sent and len(report.wall_warnings) == 1
+
+
+@pytest.mark.parametrize("make, message", [
+    (lambda: __import__("playground").Population("app", users=10, rate_per_user=0.05),
+     "Population takes no argument 'rate_per_user' (did you mean 'requests_per_user_per_s'?); it takes arrivals, "),
+    (lambda: __import__("playground").ClosedLoop("app", users=3, think_s=1),
+     "ClosedLoop takes no argument 'think_s' (did you mean 'think_time_s'?); it takes client, cookies, "),
+    (lambda: OpenLoop("app", timeout=3), "OpenLoop takes no argument 'timeout' (did you mean 'timeout_s'?); "),
+])
+def test_a_load_given_a_misspelt_argument_names_the_one_it_takes(make, message):
+    with pytest.raises(ConfigError) as caught:
+        make()
+    assert str(caught.value).startswith(message)
