@@ -145,10 +145,10 @@ class Watchdog:
             last_look = now
             fired = sched.fired
             if not self._realtime and self.on_stuck is not None:
-                here = self._innermost()
-                if sched.now != sim_seen:
-                    sim_seen, sim_since, moving = sched.now, now, 0
+                if sched.now != sim_seen:  # the common case: time moves, nothing to look at
+                    sim_seen, sim_since, moving, here = sched.now, now, 0, None
                 else:
+                    here = self._innermost()
                     # working, not blocked: events fired since the last look, or the thread is somewhere
                     # else at each look (a blocking call holds it in one place; an idle loop waits in
                     # trio's I/O poll). A look or two of that can be the work done just before a block.
