@@ -21,8 +21,8 @@ from typing import Callable
 
 import cachetools
 
-from playground import ConfigError
-from playground._errors import check_positive
+from playground import ConfigError, limits
+from playground._errors import check_at_most, check_positive
 
 __all__ = ["CacheStore", "CacheStoreStats", "Entry", "POLICIES", "PREFIX", "check_ttl", "check_capacity_items"]
 
@@ -102,6 +102,8 @@ def check_capacity_items(value) -> None:
         raise ConfigError(f"capacity_items must be an integer, got {value!r}")
     if value < 1:
         raise ConfigError(f"capacity_items must be >= 1, got {value!r}")
+    check_at_most("capacity_items", value, limits.MAX_KEYS, "", "more places than any Workload has keys; "
+                  "see playground.limits")
 
 
 def check_ttl(name: str, value) -> None:
@@ -133,6 +135,8 @@ class CacheStore:
         if capacity_bytes is not None and not (isinstance(capacity_bytes, int) and not isinstance(capacity_bytes, bool)
                                                and capacity_bytes >= 1):
             raise ConfigError(f"capacity_bytes must be an integer >= 1 or None, got {capacity_bytes!r}")
+        if capacity_bytes is not None:
+            check_at_most("capacity_bytes", capacity_bytes, 2 ** 63, "", "a cache's size in bytes; None means no limit")
         if policy not in POLICIES:
             raise ConfigError(f"policy must be one of {', '.join(map(repr, POLICIES))}, got {policy!r}")
         check_ttl("ttl_s", ttl_s)

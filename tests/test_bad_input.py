@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from components import AppServer, DatabaseClient, HealthCheck, L7Balancer
+from components import AppServer, CacheServer, Database, DatabaseClient, HealthCheck, L7Balancer
 from playground import (ClosedLoop, ConfigError, Exponential, Node, OpenLoop, Population, Request, Response, Sim,
                         Steady, WiringError, Workload, Zipf, limits)
 
@@ -47,6 +47,11 @@ class Quiet(Node):
                                          r"got an integer of 401 digits$"),
     (lambda: Population("a", users=10).set_users(BIG), r"^users must be at most 1,000,000,000,000 people"),
     (lambda: ClosedLoop("a", users=BIG), r"^users must be at most 1,000,000 closed-loop users"),
+    (lambda: CacheServer("c", capacity_items=BIG), r"^capacity_items must be at most 9,007,199,254,740,992 .*, "
+                                                   r"got an integer of 401 digits$"),
+    (lambda: CacheServer("c", concurrency=BIG), r"^concurrency must be at most 100,000 "),
+    (lambda: Database("d", io_capacity=BIG), r"^io_capacity must be at most 100,000 \(far past any machine"),
+    (lambda: Database("d", max_connections=BIG), r"^max_connections must be at most 10,000,000 "),
 ])
 def test_nan_infinity_and_huge_integers_are_refused(make, message):
     with pytest.raises(ConfigError, match=message):
