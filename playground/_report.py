@@ -165,7 +165,12 @@ class Report:
         return self.sent / self.wall_s if self.wall_s > 0 else 0.0
 
     def component(self, name: str):
-        return self.components[name]
+        """One host's figures (``NodeStats``) by name."""
+        try:
+            return self.components[name]
+        except KeyError:
+            raise KeyError(f"no host {name!r} in this report (hosts: {', '.join(self.components)}; the load's "
+                           "own client is in report.clients)") from None
 
     # -- judging and pricing -----------------------------------------------------------
     def check(self, slo: SLO | None = None, *, prices=None) -> SLOCheck:

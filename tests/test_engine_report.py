@@ -126,3 +126,10 @@ def test_a_reports_repr_is_one_line_of_headline_figures_not_every_row():
     failing = sim.run(duration_s=3, warmup_s=1)
     assert "after a 1 s warm-up" in repr(failing)
     assert f"{failing.failed:,} failed (timeout {failing.errors['timeout']:,})" in repr(failing)
+
+
+def test_asking_for_a_host_the_report_does_not_have_lists_the_ones_it_has():
+    report = two_tier().run(duration_s=1)
+    with pytest.raises(KeyError, match=r"no host 'bak' in this report \(hosts: front, back; the load's own client "
+                                       r"is in report.clients\)"):
+        report.component("bak")
