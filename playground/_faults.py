@@ -198,10 +198,10 @@ def _plan(t_s: float, action: Callable) -> str:
     return f"sim.at({t_s:g}, {getattr(action, '__name__', action)!r})"
 
 
-def unfired_warning(sim, plans, run_s: float) -> str | None:
-    """The warning for planned actions a run ended before (each run replays every plan from its start)."""
+def unfired_warning(plans, done: set[int], run_s: float) -> str | None:
+    """The warning for the ``plans`` not ``done`` (indices) when a run ended: each run replays every plan."""
     missed = [_call(t_s, action, args, kwargs) for i, (t_s, action, args, kwargs) in enumerate(plans)
-              if i not in sim._plans_done]
+              if i not in done]
     if not missed:
         return None
     shown = "; ".join(missed[:3]) + (f" and {len(missed) - 3} more" if len(missed) > 3 else "")

@@ -4,18 +4,17 @@ A handler that calls ``random.random()`` draws from the one generator the
 whole process shares, seeded from the operating system: the same seed then
 gives a different report, silently. Two ways to notice, together:
 
-* while a run is under way, the module's functions (``random.random``,
-  ``random.choice``, ...) are wrapped so that a call from the simulation's own
-  thread is noted (calls from other threads pass straight through: a Dask
-  worker's event loop draws from the module for its own jitter, and that
-  changes nothing in the run);
-* the shared generator's two primitive draws (``random`` and ``getrandbits``,
-  which every other method calls through the instance) are wrapped on the
-  instance itself, the same way, so that a method imported by name
-  (``from random import choice, expovariate``) is noted too;
-* the module's state is compared before and after, for the one name neither
-  reaches (``from random import random``, the C method itself) - but only when
-  no other thread is alive to have drawn instead.
+* while a run is under way, the shared generator's two primitive draws,
+  ``random`` and ``getrandbits``, are wrapped - on the instance, which is what
+  every other method (``choice``, ``expovariate``, ``shuffle``, ...) calls,
+  imported by name or not, and as the module's own two names, which are the
+  bare C methods - so that a draw from the simulation's own thread is noted
+  (draws from other threads pass straight through: a Dask worker's event loop
+  draws from the module for its own jitter, and that changes nothing in the
+  run);
+* the module's state is compared before and after, for the one name that
+  reaches neither (``from random import random``, imported before the run) -
+  but only when no other thread is alive to have drawn instead.
 """
 from __future__ import annotations
 
@@ -24,10 +23,6 @@ import threading
 
 __all__ = ["SharedRandomWatch"]
 
-_FUNCTIONS = tuple(name for name in getattr(random, "__all__", ())
-                   if name not in ("getstate", "setstate", "seed")  # not draws (and drew() reads the state)
-                   and callable(getattr(random, name, None))
-                   and getattr(getattr(random, name), "__self__", None) is getattr(random, "_inst", None))
 _PRIMITIVES = ("random", "getrandbits")  # what Random's Python methods call as self.random(), self.getrandbits()
 _OUR_THREADS = ("playground-watchdog",)
 
@@ -46,7 +41,7 @@ class SharedRandomWatch:
         self._saw = False
         self._state = random.getstate()
         self._thread = threading.get_ident()
-        for name in _FUNCTIONS:
+        for name in _PRIMITIVES:
             original = getattr(random, name)
             self._saved[name] = original
             setattr(random, name, self._wrap(original))

@@ -496,7 +496,7 @@ class Sim(FaultVerbs):
             out.append(SHARED_RANDOM_WARNING)
         if not self.loads and not self.net.counters.get("sent"):
             out.append(NOTHING_SENT_WARNING)
-        missed = unfired_warning(self, self._plans, duration_s)
+        missed = unfired_warning(self._plans, self._plans_done, duration_s)
         if missed is not None:
             out.append(missed)
         return out

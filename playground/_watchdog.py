@@ -109,7 +109,6 @@ class Watchdog:
     def __init__(self, sched, t0: float, on_stuck=None) -> None:
         self.sched = sched
         self.on_stuck = on_stuck  # called (from this thread) with a message once simulated time stands still
-        self._polls = 0
         self.t0 = t0
         self.thread_id = threading.get_ident()
         # a real-time scheduler reads trio's clock, which only its own thread may: keep a fixed point
@@ -190,14 +189,10 @@ class Watchdog:
                 return None
             if os.path.basename(frame.f_code.co_filename).startswith("_io_"):
                 timeout = frame.f_locals.get("timeout")
-                return None if timeout is None or timeout > 0 else ("poll", self._polls_seen())
+                return None if timeout is None or timeout > 0 else object()  # a new round: unlike any other look
             return frame.f_code, frame.f_lasti
         finally:
             del frame
-
-    def _polls_seen(self) -> int:
-        self._polls += 1  # each look at a zero-timeout poll is a new round, so it differs from the last
-        return self._polls
 
     def _sim_now(self) -> float:
         if self._realtime:
