@@ -182,7 +182,7 @@ def _deadline_response() -> Response:
 
 
 def _ok() -> Response:
-    return Response(200, body=b"ok")
+    return Response(200, {}, b"ok")
 
 
 async def _cpu_only(request: Request, ctx: Context) -> Response:
@@ -387,7 +387,8 @@ class AppServer(Node):
             return
         if ex.request.trace is not None:
             ex.request.trace.cpu_granted(self.sched.now)
-        self.sched.call_later(seconds, self._cpu_done, ex)
+        sched = self.sched
+        sched.post(sched.now + seconds, self._cpu_done, ex)
 
     def _cpu_done(self, ex) -> None:
         if ex not in self._inflight:  # failed by a crash while on a core (as above)

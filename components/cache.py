@@ -189,7 +189,8 @@ class CacheServer(Node):
         if ex not in self._inflight:  # failed by a crash while it waited (its task would be cancelled)
             self.sched.fired -= 1
             return
-        self.sched.call_later(seconds, self._op_done, item)
+        sched = self.sched
+        sched.post(sched.now + seconds, self._op_done, item)
 
     def _op_done(self, item) -> None:
         ex, key, method, _ = item

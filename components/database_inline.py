@@ -64,7 +64,8 @@ class InlineKV:
             self.io.release()
             return
         if seconds > 0:
-            self.sched.call_later(seconds, self._kv_done, item)
+            sched = self.sched
+            sched.post(sched.now + seconds, self._kv_done, item)
         else:
             self._kv_done(item)
 

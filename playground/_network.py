@@ -127,7 +127,7 @@ class _Deadlines:
     def add(self, ex: "Exchange") -> None:
         sched = self.net.sched
         items = self.items
-        items.append((sched.now + self.timeout_s, sched.next_seq(), ex))
+        items.append((sched.now + self.timeout_s, next(sched._seq), ex))  # next_seq(), written out
         if not self.armed:
             self._arm()
         elif len(items) > self.COMPACT_AT and items[0][2].done:
@@ -332,7 +332,7 @@ class Network:
                 held.append((fn, arg))
                 return
         sched = self.sched
-        sched.call_at(sched.now + delay, self._arrive, (key, fn, arg, self._cuts_made))
+        sched.post(sched.now + delay, self._arrive, (key, fn, arg, self._cuts_made))
 
     def _arrive(self, item) -> None:
         if not self.active:  # a message still on the wire when its run ended

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 import random
+import string
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -160,6 +161,9 @@ class Workload:
     static_path: str = "/static/asset-{asset}.js"
     make: Callable[[random.Random], Request] | None = None
     _zipf: Zipf = field(init=False, repr=False, compare=False)
+    # (text before, text after) a template's one plain field, or None: formatted as it is
+    _item: tuple[str, str] | None = field(init=False, repr=False, compare=False)
+    _static: tuple[str, str] | None = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         check_probability("write_share", self.write_share)
@@ -172,17 +176,35 @@ class Workload:
             raise ConfigError(f"keys must be an integer >= 1, got {self.keys!r}")
         check_at_most("keys", self.keys, limits.MAX_KEYS, "", limits.WHY["keys"])
         object.__setattr__(self, "_zipf", Zipf(self.keys, self.zipf_exponent))
+        object.__setattr__(self, "_item", _around(self.item_path, "key"))
+        object.__setattr__(self, "_static", _around(self.static_path, "asset"))
 
     def request(self, rng: random.Random) -> Request:
         if self.make is not None:
             return self.make(rng)
         u = rng.random()
         if u < self.static_share:
-            return Request("GET", self.static_path.format(asset=int(rng.random() * self.static_assets)))
+            asset = int(rng.random() * self.static_assets)
+            around = self._static
+            return Request("GET", f"{around[0]}{asset}{around[1]}" if around else self.static_path.format(asset=asset))
         key = self._zipf.sample(rng)
+        around = self._item  # the path without ``str.format``'s parsing: this runs once a request
+        path = f"{around[0]}{key}{around[1]}" if around else self.item_path.format(key=key)
         if u < self.static_share + self.write_share:
-            return Request("POST", self.item_path.format(key=key), body=b"v")
-        return Request("GET", self.item_path.format(key=key))
+            return Request("POST", path, {}, b"v")
+        return Request("GET", path)
+
+
+def _around(template: str, name: str) -> tuple[str, str] | None:
+    """The text before and after ``template``'s one field when it is a plain ``{name}``
+    (so ``before + str(n) + after == template.format(name=n)``); None for any other template."""
+    try:
+        parts = list(string.Formatter().parse(template))
+    except ValueError:  # malformed: ``format`` raises its own error at the first request
+        return None
+    if parts and parts[0][1:] == (name, "", None) and (len(parts) == 1 or len(parts) == 2 and parts[1][1] is None):
+        return parts[0][0], parts[1][0] if len(parts) == 2 else ""
+    return None
 
 
 class Shape:
