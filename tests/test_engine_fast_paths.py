@@ -5,7 +5,11 @@
   it takes the task path. Both must give the same report, to the byte, through
   queueing, crashes, timeouts and retries.
 * Entries due at the current time wait in a FIFO beside the heap; they fire in
-  the same (time, order made) sequence as if they were in the heap.
+  the same (time, order made) sequence as if they were in the heap. Entries
+  nobody cancels (``Scheduler.post``) are plain lists, in the same order.
+* A ``Workload`` joins a request's path around its template's one field
+  instead of calling ``str.format``: the same paths, and the same as
+  ``str.format`` for any other template.
 * Answered requests leave the timeout FIFO early; the timeouts that do fire
   fire at the same moments.
 * A lone task woken by the scheduler is stepped inside the virtual clock, not
@@ -77,6 +81,42 @@ def test_entries_due_now_and_heap_entries_fire_in_the_order_they_were_made():
     assert sched.fire_until(1.0) is False
     assert fired == ["a", "b", "c", "d", "e"]
     assert sched.fired == 6 and sched.now == 0.5 and sched.pending == 0
+
+
+def test_posted_entries_fire_in_the_order_call_at_entries_made_at_the_same_moments_would():
+    def story(sched: Scheduler, post: bool) -> list[str]:
+        fired: list[str] = []
+        at = sched.post if post else sched.call_at
+        at(0.0, fired.append, "a")  # due now
+        sched.call_at(0.0, fired.append, "b")
+        at(0.25, fired.append, "c")
+        sched.call_later(0.25, fired.append, "d")  # the same time, made later
+        at(0.1, lambda _: at(0.1, fired.append, "f"))  # due when made, behind "e"
+        sched.call_at(0.1, fired.append, "e")
+        sched.call_at(0.05, lambda _: at(0.1, fired.append, "g"))  # made after "f"'s parent, before "f"
+        assert sched.fire_until(1.0) is False
+        return fired
+
+    assert story(Scheduler(), post=True) == story(Scheduler(), post=False) == ["a", "b", "e", "g", "f", "c", "d"]
+
+
+def test_a_workloads_paths_are_what_str_format_gives_for_every_template():
+    from playground import Workload
+
+    templates = ["/item/{key}", "{key}", "/k/{key}.json", "/k/{key:05d}", "/a{{b}}/{key}", "/k/{key}/{key}",
+                 "/k/{key!r}", "/fixed"]
+    for template in templates:
+        for static in ("/static/{asset}.js", "/s/{asset:>3}"):
+            w = Workload(keys=5000, write_share=0.1, static_share=0.2, item_path=template, static_path=static)
+            rng, draws = random.Random(7), random.Random(7)
+            for _ in range(300):
+                request = w.request(rng)
+                u = draws.random()  # the same draws, the paths made with str.format
+                if u < 0.2:
+                    expected = static.format(asset=int(draws.random() * w.static_assets))
+                else:
+                    expected = template.format(key=w._zipf.sample(draws))
+                assert request.path == expected, (template, static)
 
 
 def test_timeouts_fire_on_time_while_thousands_of_answered_requests_leave_early():
