@@ -163,7 +163,7 @@ class Load:
         else:
             req = request
         req.client = self.client
-        req.id = self.sim._next_request_id()
+        req.id = next(self.sim._ids)  # ``sim._next_request_id()``: this runs once a request
         req.conn = conn
         if self.headers:
             req.headers.update(self.headers)
@@ -344,7 +344,8 @@ class OpenLoop(Load):
         conn = conns[i % len(conns)] if conns else 0  # 0: a new connection per request (Request.conn)
         pending = self._new_request(i, conn)
         if pending is not None:
-            self._issue(pending)
+            self.metrics.record_sent(pending.start)  # ``_issue``, written out
+            self._send(pending)
         self._i = i + 1
         self._plan()
 

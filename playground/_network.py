@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, Iterable
 from trio.lowlevel import Abort, current_task
 
 from ._clock import Sent, wait_rescheduled
-from ._distributions import Distribution, as_distribution
+from ._distributions import Constant, Distribution, as_distribution
 from ._errors import ConfigError, Refused, RequestError, Timeout, WiringError, check_positive, check_probability
 from . import _trace
 from ._messages import Request, Response
@@ -220,8 +220,9 @@ class Network:
         self._route_cache.clear()
         return link
 
-    def route(self, src: str, dst: str) -> tuple[Link, tuple[str, str], bool]:
-        """The link from ``src`` to ``dst``, the pair, and whether it crosses between regions.
+    def route(self, src: str, dst: str) -> tuple[Link, tuple[str, str], bool, float | None]:
+        """The link from ``src`` to ``dst``, the pair, whether it crosses between regions, and
+        the link's delay when that is all it does (a constant latency; no loss, no bandwidth).
 
         Crossing is between two hosts in two different named regions; a
         client (the users' side) sending to a region is not inter-region
@@ -241,7 +242,11 @@ class Network:
                 link = self.default_link
         crosses = (ra is not None and rb is not None and ra != rb
                    and a.kind != "client" and b.kind != "client")
-        hit = self._route_cache[key] = (link, key, crosses)
+        # a link that only delays, by a constant: its delay, so that a message on it draws nothing
+        # and reads no more of the link (most links are these); None for any other link
+        plain = (link.latency_s.value_s if link.latency_s.__class__ is Constant and not link.loss
+                 and not link.bandwidth_bytes_per_s else None)
+        hit = self._route_cache[key] = (link, key, crosses, plain)
         return hit
 
     # -- faults -------------------------------------------------------------------
@@ -307,25 +312,29 @@ class Network:
             hit = self._route_cache.get(key)
             if hit is None:
                 hit = self.route(src, dst)
-            link = hit[0]
             if self._cut and key in self._cut:
                 self.counters["dropped_partition"] += 1
                 return
             if hit[2]:  # between regions: what a cloud bills as inter-region transfer
                 self.counters["bytes_cross_region"] += size
-            if link.loss and self.rng.random() < link.loss:
-                self.counters["dropped_loss"] += 1
-                return
-            delay = link.latency_s.sample(self.rng)
-            if self._slow:
+            delay = hit[3]
+            if delay is None:  # a link that loses, limits bandwidth or draws its latency
+                link = hit[0]
+                if link.loss and self.rng.random() < link.loss:
+                    self.counters["dropped_loss"] += 1
+                    return
+                delay = link.latency_s.sample(self.rng)
+                if self._slow:
+                    delay *= self._slow.get(key, 1.0)
+                bw = link.bandwidth_bytes_per_s
+                if bw:
+                    now = self.sched.now
+                    start = max(now, self._busy_until.get(key, now))
+                    done = start + size / bw
+                    self._busy_until[key] = done
+                    delay += done - now
+            elif self._slow:
                 delay *= self._slow.get(key, 1.0)
-            bw = link.bandwidth_bytes_per_s
-            if bw:
-                now = self.sched.now
-                start = max(now, self._busy_until.get(key, now))
-                done = start + size / bw
-                self._busy_until[key] = done
-                delay += done - now
         if self._held:
             held = self._held.get(key)
             if held is not None:
