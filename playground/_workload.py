@@ -81,7 +81,10 @@ class Zipf:
             t = u * one_minus_s  # x = H^-1(u), written out: this runs once a request
             if t < -1.0:
                 t = -1.0
-            x = _exp((_log1p(t) / t if t > 1e-8 or t < -1e-8 else _log1p_over(t)) * u)
+            if t > 1e-8 or t < -1e-8:
+                x = _exp(_log1p(t) / t * u)
+            else:  # s near 1 (t is 0 at s = 1, the usual exponent): log1p(t)/t is 1 - t/2 + ...
+                x = _exp(_log1p_over(t) * u) if t else _exp(u)
             k = int(x + 0.5)
             if k < 1:
                 k = 1
