@@ -12,8 +12,10 @@ took 0.39 s of the run's 6.5 s; at this threshold, none.
 
 While any run is going on, this raises the first generation's threshold to
 ``GEN0_THRESHOLD`` (50,000; the two older generations keep theirs) with
-``gc.set_threshold``, and puts back what was there when the last run ends. Cycles are still collected, only in
-bigger batches: at most about 50,000 more objects wait to be freed. A process
+``gc.set_threshold``, and puts back what was there when the last run ends. Cycles are still collected, in
+bigger batches and so later, which costs memory: the ladder's largest process
+peaks at 91 MiB instead of 77 (94 with a threshold of 10,000), the soak's at
+45.9 MiB instead of 45.3 over 200,000 requests. A process
 that turned collection off (threshold 0) or set a higher threshold is left as
 it is, and so is one whose threshold changed during the run.
 """
