@@ -15,6 +15,9 @@ gives a different report, silently. Two ways to notice, together:
 * the module's state is compared before and after, for the one name that
   reaches neither (``from random import random``, imported before the run) -
   but only when no other thread is alive to have drawn instead.
+
+Runs in two threads at once share the one wrapping: it goes on with the first
+and comes off with the last (see ``_watches``).
 """
 from __future__ import annotations
 
@@ -26,6 +29,27 @@ __all__ = ["SharedRandomWatch"]
 _PRIMITIVES = ("random", "getrandbits")  # what Random's Python methods call as self.random(), self.getrandbits()
 _OUR_THREADS = ("playground-watchdog",)
 
+# Runs may overlap in threads (two ``await sim.run_async(...)`` in ``python -m trio`` each run in a
+# worker thread): the module is wrapped once, when the first watch starts, and unwrapped when the last
+# one stops, so that no run saves another's wrapper as the original and leaves it behind.
+_lock = threading.Lock()
+_watches: dict[int, "SharedRandomWatch"] = {}  # id -> a watch started and not stopped
+_saved: dict[str, object] = {}  # the module's own names, as they were before the first watch
+_shadowed: list[str] = []  # names set on the shared instance, to pop at the last stop
+
+
+def _wrap(original):
+    def drawn(*args, **kwargs):
+        me = threading.get_ident()
+        for watch in list(_watches.values()):
+            if watch._thread == me:
+                watch._saw = True
+        return original(*args, **kwargs)
+
+    drawn.__name__ = getattr(original, "__name__", "random")
+    drawn.__doc__ = getattr(original, "__doc__", None)
+    return drawn
+
 
 class SharedRandomWatch:
     """``start()`` before a run, ``drew()`` at its end (any time before ``stop()``), ``stop()`` always."""
@@ -34,35 +58,24 @@ class SharedRandomWatch:
         self._saw = False
         self._state = None
         self._thread = None
-        self._saved: dict[str, object] = {}
-        self._shadowed: list[str] = []
 
     def start(self) -> None:
         self._saw = False
         self._state = random.getstate()
         self._thread = threading.get_ident()
-        for name in _PRIMITIVES:
-            original = getattr(random, name)
-            self._saved[name] = original
-            setattr(random, name, self._wrap(original))
-        shared = getattr(random, "_inst", None)
-        if shared is not None and hasattr(shared, "__dict__"):
-            for name in _PRIMITIVES:
-                if name not in vars(shared):  # an instance attribute shadows the class's method
-                    setattr(shared, name, self._wrap(getattr(shared, name)))
-                    self._shadowed.append(name)
-
-    def _wrap(self, original):
-        thread = self._thread
-
-        def drawn(*args, **kwargs):
-            if threading.get_ident() == thread:
-                self._saw = True
-            return original(*args, **kwargs)
-
-        drawn.__name__ = getattr(original, "__name__", "random")
-        drawn.__doc__ = getattr(original, "__doc__", None)
-        return drawn
+        with _lock:
+            if not _watches:
+                for name in _PRIMITIVES:
+                    original = getattr(random, name)
+                    _saved[name] = original
+                    setattr(random, name, _wrap(original))
+                shared = getattr(random, "_inst", None)
+                if shared is not None and hasattr(shared, "__dict__"):
+                    for name in _PRIMITIVES:
+                        if name not in vars(shared):  # an instance attribute shadows the class's method
+                            setattr(shared, name, _wrap(getattr(shared, name)))
+                            _shadowed.append(name)
+            _watches[id(self)] = self
 
     def drew(self) -> bool:
         """Whether this thread drew from the shared generator since ``start()``."""
@@ -75,10 +88,13 @@ class SharedRandomWatch:
         return alone  # with other threads alive, the change may be theirs
 
     def stop(self) -> None:
-        for name, original in self._saved.items():
-            setattr(random, name, original)
-        self._saved.clear()
-        shared = getattr(random, "_inst", None)
-        for name in self._shadowed:
-            vars(shared).pop(name, None)
-        self._shadowed.clear()
+        with _lock:
+            if _watches.pop(id(self), None) is None or _watches:
+                return  # not started, or another run still watches
+            for name, original in _saved.items():
+                setattr(random, name, original)
+            _saved.clear()
+            shared = getattr(random, "_inst", None)
+            for name in _shadowed:
+                vars(shared).pop(name, None)
+            _shadowed.clear()

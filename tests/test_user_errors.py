@@ -381,6 +381,37 @@ def test_another_thread_drawing_from_random_during_a_run_is_not_the_models_doing
     assert random.random is not None and getattr(random.random, "__self__", None) is random._inst  # unwrapped after
 
 
+def test_runs_overlapping_in_two_threads_leave_the_random_module_as_it_was():
+    """Two runs at once (``python -m trio`` runs each ``await sim.run_async`` in a worker thread): the
+    second must not take the first's wrapper for the original and put it back when it ends."""
+    import random
+    import threading
+
+    from playground._shared_random import SharedRandomWatch
+
+    originals = (random.random, random.getrandbits)
+    first, second = SharedRandomWatch(), SharedRandomWatch()
+    first.start()
+    done = threading.Event()
+
+    def other_run():
+        second.start()
+        random.random()  # drawn in the second run's thread only
+        done.set()
+
+    thread = threading.Thread(target=other_run)
+    thread.start()
+    thread.join()
+    assert done.is_set()
+    first.stop()  # the first run ends while the second still watches
+    assert random.random is not originals[0]
+    second_drew = second._saw
+    second.stop()
+    assert (random.random, random.getrandbits) == originals
+    assert "random" not in vars(random._inst) and "getrandbits" not in vars(random._inst)
+    assert second_drew and not first._saw
+
+
 def test_a_value_of_the_wrong_kind_is_called_what_it_should_be():
     from playground import OpenLoop as Open
 
