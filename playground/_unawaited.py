@@ -13,12 +13,14 @@ the warning comes from inside the task that made it: a host's worker tasks
 and background tasks set ``CURRENT_HOST`` when they start (once a task, not a
 request). One that no host's task dropped (sync code in a scheduler callback,
 such as a ``Workload(make=...)``) is printed as Python would, once a place.
-Every other warning is passed on as it would have been.
+Every other warning is passed on as it would have been. Runs in two threads at
+once share the one setting: it goes on with the first and comes off with the last.
 """
 from __future__ import annotations
 
 import os
 import re
+import threading
 import warnings
 from contextvars import ContextVar
 
@@ -34,36 +36,58 @@ def unawaited_message(name: str, filename: str, lineno: int) -> str:
             "(a ctx.cpu spent no CPU, a call sent nothing); write await before the call")
 
 
+# Runs may overlap in threads (two ``await sim.run_async(...)`` in ``python -m trio``), and the
+# warnings module's filters and ``showwarning`` are the process's: they are set once, when the first
+# run starts, and put back when the last one ends, so that no run restores what another set.
+_lock = threading.Lock()
+_active = 0  # runs going on
+_saved: "warnings.catch_warnings | None" = None
+_show = None  # ``showwarning`` as it was: every other warning goes on to it
+_printed: set[tuple[str, str, int]] = set()  # places of warnings no host took
+
+
+def _shown(message, category, filename, lineno, file=None, line=None) -> None:
+    match = _NEVER_AWAITED.match(str(message)) if issubclass(category, RuntimeWarning) else None
+    host = CURRENT_HOST.get() if match else None
+    if host is not None:
+        host.warn(unawaited_message(match["name"], filename, lineno))
+        return
+    if match:  # "always" is on for these during the run: print each place once, as the default would
+        place = (match["name"], filename, lineno)
+        if place in _printed:
+            return
+        _printed.add(place)
+    _show(message, category, filename, lineno, file, line)
+
+
 class UnawaitedCoroutines:
-    """A context manager for the length of a run."""
+    """A context manager for the length of a run; runs may overlap (in threads)."""
 
     def __init__(self) -> None:
-        self._saved = None
-        self._show = None
-        self._printed: set[tuple[str, str, int]] = set()  # places of warnings no host took
+        self._entered = False
 
     def __enter__(self) -> "UnawaitedCoroutines":
-        self._saved = warnings.catch_warnings()
-        self._saved.__enter__()
-        warnings.filterwarnings("always", message=_NEVER_AWAITED.pattern[1:-1], category=RuntimeWarning)
-        self._show = warnings.showwarning
-        warnings.showwarning = self._shown
+        global _active, _saved, _show
+        with _lock:
+            if not self._entered:
+                self._entered = True
+                if _active == 0:
+                    _saved = warnings.catch_warnings()
+                    _saved.__enter__()
+                    warnings.filterwarnings("always", message=_NEVER_AWAITED.pattern[1:-1], category=RuntimeWarning)
+                    _show = warnings.showwarning
+                    warnings.showwarning = _shown
+                    _printed.clear()
+                _active += 1
         return self
 
     def __exit__(self, *exc) -> None:
-        saved, self._saved = self._saved, None
-        if saved is not None:
-            saved.__exit__(*exc)
-
-    def _shown(self, message, category, filename, lineno, file=None, line=None) -> None:
-        match = _NEVER_AWAITED.match(str(message)) if issubclass(category, RuntimeWarning) else None
-        host = CURRENT_HOST.get() if match else None
-        if host is not None:
-            host.warn(unawaited_message(match["name"], filename, lineno))
-            return
-        if match:  # "always" is on for these during the run: print each place once, as the default would
-            place = (match["name"], filename, lineno)
-            if place in self._printed:
+        global _active, _saved
+        with _lock:
+            if not self._entered:
                 return
-            self._printed.add(place)
-        self._show(message, category, filename, lineno, file, line)
+            self._entered = False
+            _active -= 1
+            if _active == 0 and _saved is not None:
+                saved, _saved = _saved, None
+                saved.__exit__(*exc)

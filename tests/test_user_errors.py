@@ -412,6 +412,24 @@ def test_runs_overlapping_in_two_threads_leave_the_random_module_as_it_was():
     assert second_drew and not first._saw
 
 
+def test_runs_overlapping_in_two_threads_leave_the_warnings_filters_as_they_were():
+    import threading
+    import warnings
+
+    from playground._unawaited import UnawaitedCoroutines
+
+    show, filters = warnings.showwarning, list(warnings.filters)
+    first, second = UnawaitedCoroutines(), UnawaitedCoroutines()
+    first.__enter__()
+    thread = threading.Thread(target=second.__enter__)
+    thread.start()
+    thread.join()
+    first.__exit__(None, None, None)  # the first run ends while the second still listens
+    assert warnings.showwarning is not show
+    second.__exit__(None, None, None)
+    assert warnings.showwarning is show and warnings.filters == filters
+
+
 def test_a_value_of_the_wrong_kind_is_called_what_it_should_be():
     from playground import OpenLoop as Open
 
