@@ -409,7 +409,7 @@ class AppServer(Node):
         if ex.request.trace is not None:
             ex.request.trace.cpu_done(self.sched.now)
         self._busy.add(-1, self.sched.now)  # ``_answer_cpu_only``, written out
-        self._complete(ex, Response(200, {}, b"ok"))
+        self._complete(ex, _ok())
         self._next_inline()
 
     def _answer_cpu_only(self, ex) -> None:

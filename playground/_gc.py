@@ -22,36 +22,40 @@ it is, and so is one whose threshold changed during the run.
 from __future__ import annotations
 
 import gc
-import threading
+
+from ._process_wide import ProcessWide
 
 __all__ = ["FewerCollections", "GEN0_THRESHOLD"]
 
 GEN0_THRESHOLD = 50_000
 
-_lock = threading.Lock()  # runs in threads (a trio worker thread, a thread pool) share the one collector
-_active = 0  # runs going on in this process
 _saved: tuple[int, ...] | None = None  # the thresholds to put back, when this module changed them
+
+
+def _raise() -> None:
+    global _saved
+    threshold = gc.get_threshold()
+    if 0 < threshold[0] < GEN0_THRESHOLD:
+        _saved = threshold
+        gc.set_threshold(GEN0_THRESHOLD, *threshold[1:])
+
+
+def _put_back() -> None:
+    global _saved
+    if _saved is not None and gc.get_threshold()[0] == GEN0_THRESHOLD:  # not changed by anyone meanwhile
+        gc.set_threshold(*_saved)
+    _saved = None
+
+
+_threshold = ProcessWide(_raise, _put_back)
 
 
 class FewerCollections:
     """A context manager for the length of a run; runs may overlap (in threads) and nest."""
 
     def __enter__(self) -> "FewerCollections":
-        global _active, _saved
-        with _lock:
-            if _active == 0:
-                threshold = gc.get_threshold()
-                if 0 < threshold[0] < GEN0_THRESHOLD:
-                    _saved = threshold
-                    gc.set_threshold(GEN0_THRESHOLD, *threshold[1:])
-            _active += 1
+        _threshold.take()
         return self
 
     def __exit__(self, *exc) -> None:
-        global _active, _saved
-        with _lock:
-            _active -= 1
-            if _active == 0 and _saved is not None:
-                if gc.get_threshold()[0] == GEN0_THRESHOLD:  # not changed by anyone else meanwhile
-                    gc.set_threshold(*_saved)
-                _saved = None
+        _threshold.let_go()

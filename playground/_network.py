@@ -324,17 +324,14 @@ class Network:
                     self.counters["dropped_loss"] += 1
                     return
                 delay = link.latency_s.sample(self.rng)
-                if self._slow:
-                    delay *= self._slow.get(key, 1.0)
-                bw = link.bandwidth_bytes_per_s
-                if bw:
-                    now = self.sched.now
-                    start = max(now, self._busy_until.get(key, now))
-                    done = start + size / bw
-                    self._busy_until[key] = done
-                    delay += done - now
-            elif self._slow:
+            if self._slow:
                 delay *= self._slow.get(key, 1.0)
+            if hit[3] is None and hit[0].bandwidth_bytes_per_s:
+                now = self.sched.now
+                start = max(now, self._busy_until.get(key, now))
+                done = start + size / hit[0].bandwidth_bytes_per_s
+                self._busy_until[key] = done
+                delay += done - now
         if self._held:
             held = self._held.get(key)
             if held is not None:

@@ -17,25 +17,50 @@ gives a different report, silently. Two ways to notice, together:
   but only when no other thread is alive to have drawn instead.
 
 Runs in two threads at once share the one wrapping: it goes on with the first
-and comes off with the last (see ``_watches``).
+and comes off with the last (``_process_wide``).
 """
 from __future__ import annotations
 
 import random
 import threading
 
+from ._process_wide import ProcessWide
+
 __all__ = ["SharedRandomWatch"]
 
 _PRIMITIVES = ("random", "getrandbits")  # what Random's Python methods call as self.random(), self.getrandbits()
 _OUR_THREADS = ("playground-watchdog",)
 
-# Runs may overlap in threads (two ``await sim.run_async(...)`` in ``python -m trio`` each run in a
-# worker thread): the module is wrapped once, when the first watch starts, and unwrapped when the last
-# one stops, so that no run saves another's wrapper as the original and leaves it behind.
-_lock = threading.Lock()
 _watches: dict[int, "SharedRandomWatch"] = {}  # id -> a watch started and not stopped
 _saved: dict[str, object] = {}  # the module's own names, as they were before the first watch
 _shadowed: list[str] = []  # names set on the shared instance, to pop at the last stop
+
+
+def _wrap_all() -> None:
+    for name in _PRIMITIVES:
+        original = getattr(random, name)
+        _saved[name] = original
+        setattr(random, name, _wrap(original))
+    shared = getattr(random, "_inst", None)
+    if shared is not None and hasattr(shared, "__dict__"):
+        for name in _PRIMITIVES:
+            if name not in vars(shared):  # an instance attribute shadows the class's method
+                setattr(shared, name, _wrap(getattr(shared, name)))
+                _shadowed.append(name)
+
+
+def _unwrap_all() -> None:
+    for name, original in _saved.items():
+        setattr(random, name, original)
+    _saved.clear()
+    shared = getattr(random, "_inst", None)
+    for name in _shadowed:
+        vars(shared).pop(name, None)
+    _shadowed.clear()
+
+
+# one wrapping for runs overlapping in threads: on with the first, off with the last
+_wrapping = ProcessWide(_wrap_all, _unwrap_all)
 
 
 def _wrap(original):
@@ -63,19 +88,8 @@ class SharedRandomWatch:
         self._saw = False
         self._state = random.getstate()
         self._thread = threading.get_ident()
-        with _lock:
-            if not _watches:
-                for name in _PRIMITIVES:
-                    original = getattr(random, name)
-                    _saved[name] = original
-                    setattr(random, name, _wrap(original))
-                shared = getattr(random, "_inst", None)
-                if shared is not None and hasattr(shared, "__dict__"):
-                    for name in _PRIMITIVES:
-                        if name not in vars(shared):  # an instance attribute shadows the class's method
-                            setattr(shared, name, _wrap(getattr(shared, name)))
-                            _shadowed.append(name)
-            _watches[id(self)] = self
+        _watches[id(self)] = self
+        _wrapping.take()
 
     def drew(self) -> bool:
         """Whether this thread drew from the shared generator since ``start()``."""
@@ -88,13 +102,5 @@ class SharedRandomWatch:
         return alone  # with other threads alive, the change may be theirs
 
     def stop(self) -> None:
-        with _lock:
-            if _watches.pop(id(self), None) is None or _watches:
-                return  # not started, or another run still watches
-            for name, original in _saved.items():
-                setattr(random, name, original)
-            _saved.clear()
-            shared = getattr(random, "_inst", None)
-            for name in _shadowed:
-                vars(shared).pop(name, None)
-            _shadowed.clear()
+        if _watches.pop(id(self), None) is not None:  # started, and not stopped yet
+            _wrapping.let_go()

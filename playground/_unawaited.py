@@ -14,15 +14,16 @@ and background tasks set ``CURRENT_HOST`` when they start (once a task, not a
 request). One that no host's task dropped (sync code in a scheduler callback,
 such as a ``Workload(make=...)``) is printed as Python would, once a place.
 Every other warning is passed on as it would have been. Runs in two threads at
-once share the one setting: it goes on with the first and comes off with the last.
+once share the one setting: on with the first, off with the last (``_process_wide``).
 """
 from __future__ import annotations
 
 import os
 import re
-import threading
 import warnings
 from contextvars import ContextVar
+
+from ._process_wide import ProcessWide
 
 __all__ = ["CURRENT_HOST", "UnawaitedCoroutines", "unawaited_message"]
 
@@ -36,14 +37,30 @@ def unawaited_message(name: str, filename: str, lineno: int) -> str:
             "(a ctx.cpu spent no CPU, a call sent nothing); write await before the call")
 
 
-# Runs may overlap in threads (two ``await sim.run_async(...)`` in ``python -m trio``), and the
-# warnings module's filters and ``showwarning`` are the process's: they are set once, when the first
-# run starts, and put back when the last one ends, so that no run restores what another set.
-_lock = threading.Lock()
-_active = 0  # runs going on
-_saved: "warnings.catch_warnings | None" = None
+_saved: "warnings.catch_warnings | None" = None  # the filters and showwarning to put back
 _show = None  # ``showwarning`` as it was: every other warning goes on to it
 _printed: set[tuple[str, str, int]] = set()  # places of warnings no host took
+
+
+def _listen() -> None:
+    global _saved, _show
+    _saved = warnings.catch_warnings()
+    _saved.__enter__()
+    warnings.filterwarnings("always", message=_NEVER_AWAITED.pattern[1:-1], category=RuntimeWarning)
+    _show = warnings.showwarning
+    warnings.showwarning = _shown
+    _printed.clear()
+
+
+def _stop_listening() -> None:
+    global _saved
+    saved, _saved = _saved, None
+    if saved is not None:
+        saved.__exit__(None, None, None)
+
+
+# one listener for runs overlapping in threads: on with the first, off with the last
+_listening = ProcessWide(_listen, _stop_listening)
 
 
 def _shown(message, category, filename, lineno, file=None, line=None) -> None:
@@ -67,27 +84,12 @@ class UnawaitedCoroutines:
         self._entered = False
 
     def __enter__(self) -> "UnawaitedCoroutines":
-        global _active, _saved, _show
-        with _lock:
-            if not self._entered:
-                self._entered = True
-                if _active == 0:
-                    _saved = warnings.catch_warnings()
-                    _saved.__enter__()
-                    warnings.filterwarnings("always", message=_NEVER_AWAITED.pattern[1:-1], category=RuntimeWarning)
-                    _show = warnings.showwarning
-                    warnings.showwarning = _shown
-                    _printed.clear()
-                _active += 1
+        if not self._entered:
+            self._entered = True
+            _listening.take()
         return self
 
     def __exit__(self, *exc) -> None:
-        global _active, _saved
-        with _lock:
-            if not self._entered:
-                return
+        if self._entered:
             self._entered = False
-            _active -= 1
-            if _active == 0 and _saved is not None:
-                saved, _saved = _saved, None
-                saved.__exit__(*exc)
+            _listening.let_go()
