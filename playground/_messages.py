@@ -21,7 +21,7 @@ __all__ = ["Request", "Response", "Connection", "to_asgi_scope", "call_asgi"]
 
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, init=False)
 class Request:
     """An HTTP request. ``headers`` keys are lower-case.
 
@@ -39,8 +39,21 @@ class Request:
     hops: int = 0  # network hops so far (loop guard)
     trace: Any = None  # the current span when this request is traced (playground._trace), else None
 
-    def __post_init__(self) -> None:
-        if self.method.__class__ is not str or self.path.__class__ is not str or self.body.__class__ is not bytes:
+    # Written by hand (``init=False``): the generated one calls ``__post_init__`` and a
+    # factory for the headers, and requests are made several times per simulated request.
+    def __init__(self, method: str = "GET", path: str = "/", headers: dict[str, str] | None = None,
+                 body: bytes = b"", client: str = "", id: int = 0, conn: int = 0, hops: int = 0,
+                 trace: Any = None) -> None:
+        self.method = method
+        self.path = path
+        self.headers = {} if headers is None else headers
+        self.body = body
+        self.client = client
+        self.id = id
+        self.conn = conn
+        self.hops = hops
+        self.trace = trace
+        if method.__class__ is not str or path.__class__ is not str or body.__class__ is not bytes:
             self._check()
 
     def _check(self) -> None:

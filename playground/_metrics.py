@@ -59,7 +59,7 @@ class LatencyHistogram:
     bucket count, and by the dense array's size.
     """
 
-    __slots__ = ("_geo", "_mask", "_bits", "_half_bits", "_buf", "_counts", "_dense", "_n", "_sum", "_max")
+    __slots__ = ("_geo", "_mask", "_bits", "_half_bits", "_buf", "_counts", "_dense", "_n", "_sum", "_max", "tap")
 
     BATCH = 1024  # values buffered before they are counted
     DENSE_AT = 1_700  # live buckets from which a dense array is smaller than the Counter
@@ -78,6 +78,9 @@ class LatencyHistogram:
         self._n = 0  # values counted (the buffer not included)
         self._sum = 0.0
         self._max = 0.0
+        # something else that counts the same values (a host's per-second ``LatencySketch``): it
+        # is handed each batch as it drains (``tap.record_many``), so a value is recorded once
+        self.tap = None
 
     def record(self, seconds: float) -> None:
         buf = self._buf
@@ -91,6 +94,8 @@ class LatencyHistogram:
         if not buf:
             return
         self._buf = []
+        if self.tap is not None:
+            self.tap.record_many(buf)
         # us = int(seconds * 1e6 + 0.5), clamped to [1, an hour]; then the HDR counts index
         us = list(map(int, map(_HALF.__add__, map(_US_F.__mul__, buf))))
         if min(us) < 1 or max(us) > _HIGHEST_US:

@@ -108,9 +108,13 @@ class _Deadlines:
 
     Answered exchanges leave the FIFO from its head. Left there until the head
     expires, they would keep every request of the last ``timeout_s`` alive (and
-    the garbage collector busy walking them); so once the FIFO is long and its
-    armed head answered, the head's timer is disarmed (as an answered request's
-    own timer would be) and the first unanswered one is armed instead.
+    the garbage collector busy walking them); so once the FIFO is long, an add
+    drops the answered ones at its head. The armed entry stays in the heap: when
+    it fires for an exchange already dropped it does nothing (and is not counted
+    as fired, as an answered request's own timer would have been disarmed) but
+    arm the head. Re-arming on every add instead cost a heap push and a
+    cancelled entry per request, and the head's timer would fire at the same
+    place either way: it keeps the order taken when its timeout was set.
     """
 
     __slots__ = ("net", "timeout_s", "items", "armed", "_timer")
@@ -131,9 +135,10 @@ class _Deadlines:
         if not self.armed:
             self._arm()
         elif len(items) > self.COMPACT_AT and items[0][2].done:
-            self._timer.cancel()
-            self.armed = False
-            self._arm()
+            popleft = items.popleft
+            popleft()
+            while items[0][2].done:  # stops at the latest, at the exchange just added
+                popleft()
 
     def _arm(self) -> None:
         items = self.items
@@ -149,11 +154,15 @@ class _Deadlines:
 
     def _expire(self, _=None) -> None:
         self.armed = False
-        _, _, ex = self.items.popleft()
-        if ex.done:  # answered after the head was armed: an individual timer would have been disarmed
+        items = self.items
+        if items and items[0][1] == self._timer[1]:  # the head is the entry this timer was set for
+            _, _, ex = items.popleft()
+            if ex.done:  # answered after the head was armed: an individual timer would have been disarmed
+                self.net.sched.fired -= 1
+            else:
+                ex.finish(Timeout(f"no answer from {ex.dst!r}"))
+        else:  # its entry was answered and dropped by ``add``: its own timer would have been disarmed
             self.net.sched.fired -= 1
-        else:
-            ex.finish(Timeout(f"no answer from {ex.dst!r}"))
         if not self.armed:
             self._arm()
 

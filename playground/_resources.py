@@ -14,10 +14,11 @@ requests that only hold a core for a while with callbacks (``AppServer``).
 from __future__ import annotations
 
 from collections import deque
+from heapq import heappush as _push
 
 from trio.lowlevel import Abort, current_task
 
-from ._clock import wait_rescheduled
+from ._clock import Timer, wait_rescheduled
 from . import limits
 from ._errors import ConfigError, check_at_most
 from ._metrics import TimeWeighted
@@ -107,9 +108,20 @@ class Resource:
             self.busy.set(self.in_use, self.sched.now)
         else:
             await self.acquire()
+        sched = self.sched
+        if not sched.realtime:  # ``sched.sleep(seconds)`` without its frame: every resume passes through it
+            entry = Timer((sched.now + seconds, next(sched._seq), sched._wake_sleeper, current_task()))
+            _push(sched._heap, entry)
+            try:
+                await wait_rescheduled(entry.abort)
+            except BaseException:  # cancelled (a crash): the slot is free again, no service completed
+                self.release(completed=False)
+                raise
+            self.release()
+            return
         try:
-            await self.sched.sleep(seconds)
-        except BaseException:  # cancelled (a crash): the slot is free again, no service completed
+            await sched.sleep(seconds)
+        except BaseException:
             self.release(completed=False)
             raise
         self.release()

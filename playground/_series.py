@@ -16,8 +16,9 @@ it was up at the end of the second, and the p50/p99 of the time requests spent
 in it, from a small fixed histogram (``LatencySketch``: 8 buckets per octave,
 about 6% value precision, 264 counters reused every second).
 
-Cost: the hot path pays one ``LatencySketch.record`` per answered request; the
-rest is read once a simulated second by a scheduler callback (``SeriesSampler``)
+Cost: the hot path pays nothing more than the host's residence histogram's own
+record (a list append): the sketch counts the values that histogram drains, a
+batch at a time, and the sampler drains it at every second's end. The rest is read once a simulated second by a scheduler callback (``SeriesSampler``)
 from counters the host keeps anyway (deltas of integrals and totals), so a
 second with a thousand requests costs the same sampling as an idle one.
 
@@ -64,14 +65,21 @@ class LatencySketch:
         self.count = 0
 
     def record(self, seconds: float) -> None:
-        m, e = frexp(seconds)  # seconds = m * 2**e, 0.5 <= m < 1
-        i = (e - _MIN_EXP) * _PER_OCTAVE + int(m * 2 * _PER_OCTAVE) - _PER_OCTAVE
-        if i < 0:
-            i = 0
-        elif i >= _SIZE:
-            i = _SIZE - 1
-        self.counts[i] += 1
-        self.count += 1
+        self.record_many((seconds,))
+
+    def record_many(self, values) -> None:
+        """Count each of ``values`` (a host's residence times, as its histogram drains them)."""
+        counts = self.counts
+        n = 0
+        for m, e in map(frexp, values):  # seconds = m * 2**e, 0.5 <= m < 1 (and 0 is 0 * 2**0)
+            i = (e - _MIN_EXP) * _PER_OCTAVE + int(m * 2 * _PER_OCTAVE) - _PER_OCTAVE
+            if i < 0 or m <= 0.0:  # zero (an answer at once) is the first bucket, not 2**-1 s
+                i = 0
+            elif i >= _SIZE:
+                i = _SIZE - 1
+            counts[i] += 1
+            n += 1
+        self.count += n
 
     @staticmethod
     def _value(i: int) -> float:
@@ -248,6 +256,7 @@ class _HostTrack:
         dt = cur[0] - last[0]
         if dt <= 0:
             return
+        self.node.residence._drain()  # the sketch counts what the histogram drains
         sketch = self.node._second_latency
         row = HostSeriesRow(
             t_s=round(last[0] - t0, 9), dt_s=round(dt, 9), up=self.node.up,
@@ -284,6 +293,7 @@ class SeriesSampler:
         self._k = 0
         self._timer = None
         for n in nodes:
+            n.residence._drain()
             n._second_latency.clear()
         self._arm()
 

@@ -18,6 +18,7 @@
 """
 from __future__ import annotations
 
+import math
 import random
 
 import trio
@@ -129,6 +130,48 @@ def test_timeouts_fire_on_time_while_thousands_of_answered_requests_leave_early(
     assert stats.ok + stats.errors["timeout"] + stats.in_flight == stats.sent
     assert stats.errors["timeout"] > 1000
     assert stats.latency.max_s < 0.5
+
+
+def _timeout_story(fifo: bool) -> tuple[list, int]:
+    """1,000 requests a second for 3 s, timeout 0.5 s: a quarter never answered, the rest after
+    up to 0.8 s. Timeouts through the FIFO, or one timer per request cancelled by its answer."""
+    from playground._network import Exchange, Network, _Deadlines
+    from playground._errors import Timeout
+
+    sched = Scheduler()
+    net = Network(random.Random(0))
+    net.sched = net._deadlines_sched = sched
+    rng = random.Random(7)
+    log: list = []
+    timeouts = net._deadlines[0.5] = _Deadlines(net, 0.5)
+
+    def send(i: int) -> None:
+        ex = Exchange(None, "c", "s", lambda result: log.append((sched.now, i, type(result).__name__)), sched.now)
+        if fifo:
+            timeouts.add(ex)
+            timer = None
+        else:
+            timer = sched.call_later(0.5, lambda _: ex.finish(Timeout("")))
+        if rng.random() < 0.75:
+            sched.call_later(rng.random() * 0.8, answer, (ex, timer))
+
+    def answer(item) -> None:
+        ex, timer = item
+        if timer is not None:
+            timer.cancel()
+        ex.finish(Response())
+
+    for i in range(3000):
+        sched.call_at(i / 1000, send, i)
+    sched.fire_until(math.inf)
+    return log, sched.fired
+
+
+def test_the_timeout_fifo_fires_where_one_timer_per_request_would():
+    fifo, individual = _timeout_story(True), _timeout_story(False)
+    kinds = {kind for _, _, kind in fifo[0]}
+    assert kinds == {"Timeout", "Response"} and len(fifo[0]) == 3000
+    assert fifo == individual  # the same answers and timeouts, at the same moments, in the same order, same count
 
 
 # -- lone woken tasks stepped inside the virtual clock ------------------------------------

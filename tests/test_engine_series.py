@@ -131,3 +131,29 @@ def test_halving_in_place_gives_the_pairwise_merges():
         _halve(packed)
         expected = [merge_rows(rows[i], rows[i + 1]) for i in range(0, n - 1, 2)] + rows[n - 1:] * (n % 2)
         assert HostSeries(packed) == expected
+
+
+def test_a_host_that_answers_at_once_shows_zero_in_its_series_not_a_quarter_second():
+    # frexp(0.0) is (0.0, 0): counted as it came, zero landed in the bucket of 0.27 s
+    sketch = LatencySketch()
+    sketch.record(0.0)
+    sketch.record_many([0.0, 0.0])
+    assert sketch.count == 3 and sketch.percentile(50) < 1e-5
+    sim = Sim(seed=1)
+    sim.add(AppServer("app", cores=1, cpu_s=0.0))
+    sim.load(OpenLoop("app", rate=50))
+    rows = sim.run(duration_s=3).host_series["app"]
+    assert sum(r.served for r in rows) > 100
+    assert all(r.p99_s < 1e-5 for r in rows if r.served)
+
+
+def test_the_sketch_gets_every_value_the_residence_histogram_drains_and_only_those():
+    sim = Sim(seed=2)
+    sim.add(AppServer("app", cores=2, cpu_s=Exponential(0.004)))
+    sim.load(OpenLoop("app", rate=400))  # over a thousand answers a second in some seconds: full batches drain mid-second
+    report = sim.run(duration_s=4)
+    rows, stats = report.host_series["app"], report.components["app"]
+    assert sum(r.served for r in rows) == stats.served
+    for r in rows:
+        if r.served:
+            assert 0.0 < r.p50_s <= r.p99_s < 0.1
