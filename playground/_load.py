@@ -305,7 +305,7 @@ class OpenLoop(Load):
 
     def _abort(self, _raise_cancel) -> Abort:
         if self._timer is not None:
-            self._timer.cancel()
+            self._timer[2] = None  # disarmed (a posted entry)
         self._task = None
         return Abort.SUCCEEDED
 
@@ -321,14 +321,14 @@ class OpenLoop(Load):
         if rate <= 0:  # idle: look again in a moment; arrivals restart from then
             now = max(now, sched.now)
             self._planned = now + min(0.1, self._until - now)
-            self._timer = sched.call_at(self._planned, self._idle_tick)
+            self._timer = sched.post(self._planned, self._idle_tick)
             return
         gap = -math.log(1.0 - self.rng.random()) / rate if self._poisson else 1.0 / rate
         if now + gap >= self._until:
-            self._timer = sched.call_at(self._until, self._finish)
+            self._timer = sched.post(self._until, self._finish)
             return
         self._planned = now + gap
-        self._timer = sched.call_at(self._planned, self._arrive)
+        self._timer = sched.post(self._planned, self._arrive)
 
     def _idle_tick(self, _=None) -> None:
         if self.sched.now >= self._until:
