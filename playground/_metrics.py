@@ -11,8 +11,6 @@ from __future__ import annotations
 
 from array import array
 from collections import Counter
-from itertools import repeat
-from operator import add as _add, lshift as _lshift, rshift as _rshift
 from dataclasses import dataclass, field
 
 from hdrh.histogram import HdrHistogram
@@ -49,7 +47,7 @@ class LatencyHistogram:
 
     Recording is the hot path (several per simulated request), so ``record``
     only appends to a short buffer; every ``BATCH`` values the buffer is
-    turned into bucket indices by C-level ``map`` calls and counted into a
+    turned into bucket indices a whole list at a time and counted into a
     sparse ``Counter`` (a few hundred live buckets, not the 23,552 slots of
     a dense array). A long run with a wide spread of latencies fills
     thousands of buckets, and a ``Counter`` entry costs ~110 bytes against a
@@ -96,12 +94,14 @@ class LatencyHistogram:
         self._buf = []
         if self.tap is not None:
             self.tap.record_many(buf)
-        # us = int(seconds * 1e6 + 0.5), clamped to [1, an hour]; then the HDR counts index
-        us = list(map(int, map(_HALF.__add__, map(_US_F.__mul__, buf))))
+        # us = int(seconds * 1e6 + 0.5), clamped to [1, an hour]; then the HDR counts index.
+        # Comprehensions, not chains of ``map`` over bound methods such as ``float.__mul__``:
+        # those cost 680 ns a value against 430 (1,024 exponential latencies, this machine).
+        us = [int(seconds * 1e6 + 0.5) for seconds in buf]
         if min(us) < 1 or max(us) > _HIGHEST_US:
             us = [1 if u < 1 else _HIGHEST_US if u > _HIGHEST_US else u for u in us]
-        buckets = list(map(self._bits.__rsub__, map(int.bit_length, map(self._mask.__or__, us))))
-        indices = map(_add, map(_lshift, buckets, repeat(self._half_bits)), map(_rshift, us, buckets))
+        mask, bits, half_bits = self._mask, self._bits, self._half_bits
+        indices = [((b := (u | mask).bit_length() - bits) << half_bits) + (u >> b) for u in us]
         if self._dense is None:
             self._counts.update(indices)
             if len(self._counts) > self.DENSE_AT:
@@ -221,8 +221,6 @@ class LatencyHistogram:
 
 
 _GEOMETRY: dict[int, HdrHistogram] = {}  # one per precision: only its bucket arithmetic is used
-_US_F = float(_US)
-_HALF = 0.5
 
 
 class TimeWeighted:
