@@ -10,7 +10,10 @@ time average. A per-second series keeps one small record per second, up to
 from __future__ import annotations
 
 from array import array
+from bisect import bisect_left
 from collections import Counter
+from itertools import accumulate, compress
+from operator import itemgetter
 from dataclasses import dataclass, field
 
 from hdrh.histogram import HdrHistogram
@@ -138,7 +141,8 @@ class LatencyHistogram:
         if self._dense is None:
             counts = self._counts
             return [(i, counts[i]) for i in sorted(counts)]
-        return [(i, c) for i, c in enumerate(self._dense) if c]
+        dense = self._dense
+        return list(compress(enumerate(dense), dense))  # 23,552 slots: walked in C, not in bytecode
 
     def _items(self):
         return self._counts.items() if self._dense is None else self._live()
@@ -161,18 +165,16 @@ class LatencyHistogram:
         if not total:
             return [0.0 for _ in qs]
         live = self._live()
+        cumulative = list(accumulate(map(itemgetter(1), live)))
         geo = self._geo
         out = []
         for q in qs:
             target = max(int(min(q, 100.0) * total / 100 + 0.5), 1)
-            seen = 0
+            k = bisect_left(cumulative, target)  # the first bucket where the running count reaches it
             value = 0
-            for i, c in live:
-                seen += c
-                if seen >= target:
-                    v = geo.get_value_from_index(i)
-                    value = geo.get_highest_equivalent_value(v) if q else geo.get_lowest_equivalent_value(v)
-                    break
+            if k < len(live):
+                v = geo.get_value_from_index(live[k][0])
+                value = geo.get_highest_equivalent_value(v) if q else geo.get_lowest_equivalent_value(v)
             out.append(value / _US)
         return out
 

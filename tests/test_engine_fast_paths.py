@@ -246,8 +246,9 @@ def test_percentiles_from_the_counts_are_exactly_hdr_histograms_own():
     from playground._metrics import LatencyHistogram
 
     rng = random.Random(7)
+    dense = 0
     for figures in (2, 3):
-        for n in (1, 2, 7, 5000):
+        for n in (1, 2, 7, 5000, 40_000):
             ours, theirs = LatencyHistogram(figures), HdrHistogram(1, 3_600_000_000, figures)
             for _ in range(n):
                 seconds = rng.lognormvariate(-5, 2)
@@ -256,3 +257,5 @@ def test_percentiles_from_the_counts_are_exactly_hdr_histograms_own():
             qs = (0, 1, 50, 90, 99, 99.9, 100)
             assert ours.percentiles(qs) == [theirs.get_value_at_percentile(q) / 1e6 for q in qs]
             assert ours.percentile(99) == theirs.get_value_at_percentile(99) / 1e6
+            dense += ours._dense is not None
+    assert dense  # the dense form (past DENSE_AT live buckets) was read too
