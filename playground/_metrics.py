@@ -99,7 +99,8 @@ class LatencyHistogram:
             self.tap.record_many(buf)
         # us = int(seconds * 1e6 + 0.5), clamped to [1, an hour]; then the HDR counts index.
         # Comprehensions, not chains of ``map`` over bound methods such as ``float.__mul__``:
-        # those cost 680 ns a value against 430 (1,024 exponential latencies, this machine).
+        # those cost 680 ns a value against 430 (1,024 exponential latencies; the
+        # 2-core AMD EPYC development machine, Python 3.11.7).
         us = [int(seconds * 1e6 + 0.5) for seconds in buf]
         if min(us) < 1 or max(us) > _HIGHEST_US:
             us = [1 if u < 1 else _HIGHEST_US if u > _HIGHEST_US else u for u in us]
