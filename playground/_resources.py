@@ -109,19 +109,14 @@ class Resource:
         else:
             await self.acquire()
         sched = self.sched
-        if not sched.realtime:  # ``sched.sleep(seconds)`` without its frame: every resume passes through it
-            entry = Timer((sched.now + seconds, next(sched._seq), sched._wake_sleeper, current_task()))
-            _push(sched._heap, entry)
-            try:
-                await wait_rescheduled(entry.abort)
-            except BaseException:  # cancelled (a crash): the slot is free again, no service completed
-                self.release(completed=False)
-                raise
-            self.release()
-            return
         try:
-            await sched.sleep(seconds)
-        except BaseException:
+            if sched.realtime:
+                await sched.sleep(seconds)
+            else:  # ``sched.sleep(seconds)`` without its frame: every resume passes through it
+                entry = Timer((sched.now + seconds, next(sched._seq), sched._wake_sleeper, current_task()))
+                _push(sched._heap, entry)
+                await wait_rescheduled(entry.abort)
+        except BaseException:  # cancelled (a crash): the slot is free again, no service completed
             self.release(completed=False)
             raise
         self.release()

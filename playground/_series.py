@@ -18,8 +18,9 @@ about 6% value precision, 264 counters reused every second).
 
 Cost: the hot path pays nothing more than the host's residence histogram's own
 record (a list append): the sketch counts the values that histogram drains, a
-batch at a time, and the sampler drains it at every second's end. The rest is read once a simulated second by a scheduler callback (``SeriesSampler``)
-from counters the host keeps anyway (deltas of integrals and totals), so a
+batch at a time, and the sampler drains it at every second's end. The rest is
+read once a simulated second by a scheduler callback (``SeriesSampler``) from
+counters the host keeps anyway (deltas of integrals and totals), so a
 second with a thousand requests costs the same sampling as an idle one.
 
 Memory is flat: at most ``max_rows`` rows per host. When a run outgrows them
@@ -76,7 +77,7 @@ class LatencySketch:
         for m, e in map(frexp, values):  # seconds = m * 2**e, 0.5 <= m < 1 (and 0 is 0 * 2**0)
             # (e - _MIN_EXP) * _PER_OCTAVE + int(m * 2 * _PER_OCTAVE) - _PER_OCTAVE, folded
             i = e * 8 + int(m * 16) + _OFFSET
-            if i < 0 or not m:  # zero (an answer at once) is the first bucket, not 2**-1 s
+            if i < 0 or not m:  # zero (an answer at once) is the first bucket, not 0.27 s
                 i = 0
             elif i > top:
                 i = top
