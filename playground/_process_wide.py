@@ -1,8 +1,8 @@
 """A change to the process's own state that a run makes while it goes on.
 
-A run changes three things that belong to the whole process, not to it: the
-garbage collector's threshold (``_gc``), the ``random`` module's draws
-(``_shared_random``) and the warnings filters (``_unawaited``). Runs may
+A run changes two things that belong to the whole process, not to it: the
+``random`` module's draws (``_shared_random``) and the warnings filters
+(``_unawaited``). Runs may
 overlap in threads (two ``await sim.run_async(...)`` in ``python -m trio``
 each run in a worker thread), so each change is made when the first run takes
 it and undone when the last one lets go: no run undoes another's change while

@@ -46,7 +46,6 @@ from ._describe import describe
 from ._errors import (ConfigError, PlaygroundError, WiringError, check_at_most, check_positive, check_probability,
                       counted)
 from ._faults import FaultVerbs, run_action, unfired_warning
-from ._gc import FewerCollections
 from ._shared_random import SharedRandomWatch
 from ._watchdog import Watchdog
 from ._unawaited import UnawaitedCoroutines
@@ -377,7 +376,6 @@ class Sim(FaultVerbs):
         self._shared_random = SharedRandomWatch()  # user code drawing from it makes a run unrepeatable
         self._shared_random.start()
         unawaited.__enter__()
-        collections = FewerCollections().__enter__()  # the garbage collector runs in bigger batches
         try:
             async with trio.open_nursery() as nursery:
                 sched.on_failure = nursery.cancel_scope.cancel  # a callback that raised ends the run
@@ -428,7 +426,6 @@ class Sim(FaultVerbs):
             self._watchdog.stop()
             self._shared_random.stop()
             unawaited.__exit__(None, None, None)
-            collections.__exit__(None, None, None)
         if sched.failure is not None:
             failure, sched.failure = sched.failure, None
             raise failure
