@@ -2,11 +2,11 @@
 
 A run changes two things that belong to the whole process, not to it: the
 ``random`` module's draws (``_shared_random``) and the warnings filters
-(``_unawaited``). Runs may
-overlap in threads (two ``await sim.run_async(...)`` in ``python -m trio``
-each run in a worker thread), so each change is made when the first run takes
-it and undone when the last one lets go: no run undoes another's change while
-that one still needs it, or saves another's change as the original.
+(``_unawaited``). Runs may overlap in threads (two ``await sim.run_async(...)``
+in ``python -m trio`` each run in a worker thread), so each change is made
+when the first run takes it and undone when the last one lets go: no run
+undoes another's change while that one still needs it, or saves another's
+change as the original.
 """
 from __future__ import annotations
 

@@ -51,7 +51,7 @@ _PER_OCTAVE = 8
 _MIN_EXP = -19  # 2**-20 s, about 1 us: anything below lands in the first bucket
 _SIZE = (12 - _MIN_EXP + 2) * _PER_OCTAVE  # up to 2**12 s (over an hour)
 _OFFSET = -_MIN_EXP * _PER_OCTAVE - _PER_OCTAVE
-assert _PER_OCTAVE == 8  # written out as 8 and 16 in ``record_many``
+_TWICE = 2 * _PER_OCTAVE
 
 
 class LatencySketch:
@@ -76,7 +76,7 @@ class LatencySketch:
         top = _SIZE - 1
         for m, e in map(frexp, values):  # seconds = m * 2**e, 0.5 <= m < 1 (and 0 is 0 * 2**0)
             # (e - _MIN_EXP) * _PER_OCTAVE + int(m * 2 * _PER_OCTAVE) - _PER_OCTAVE, folded
-            i = e * 8 + int(m * 16) + _OFFSET
+            i = e * _PER_OCTAVE + int(m * _TWICE) + _OFFSET
             if i < 0 or not m:  # zero (an answer at once) is the first bucket, not 0.27 s
                 i = 0
             elif i > top:
