@@ -41,13 +41,13 @@ namespaces are not tracked). Not supported: increment, raw, optimistic locks
 """
 from __future__ import annotations
 
-from urllib.parse import quote
 
 from aiocache.base import BaseCache
 from aiocache.serializers import JsonSerializer
 
 from playground import ConfigError, Node, Request, Response
 from playground._errors import check_positive
+from playground._messages import quote_key
 
 from .cache import PREFIX
 
@@ -83,7 +83,7 @@ class SimulatedCache(BaseCache):
 
     # -- one request -------------------------------------------------------------------
     async def _request(self, method: str, key: str, body: bytes = b"", headers: dict | None = None) -> Response:
-        path = PREFIX + quote(str(key), safe="")
+        path = PREFIX + quote_key(str(key))
         resp = await self.caller.call(self.cache_host, Request(method, path, headers or {}, body), self.op_timeout_s)
         if resp.status >= 500 or resp.status in (400, 405, 413):
             raise RuntimeError(f"cache {self.cache_host!r} answered {resp.status} to {method} {path}: {resp.text}")

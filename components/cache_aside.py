@@ -31,13 +31,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any, Awaitable, Callable, Protocol
-from urllib.parse import quote
 
 from outcome import Value
 from trio.lowlevel import Abort, current_task, wait_task_rescheduled
 
 from playground import ConfigError, Node, Request, RequestError, Response
 from playground._errors import check_positive
+from playground._messages import quote_key
 
 from .cache import PREFIX, check_ttl
 
@@ -246,7 +246,7 @@ class CacheAside:
     # -- values ------------------------------------------------------------------------
     @staticmethod
     def _path(key: str) -> str:
-        return PREFIX + quote(str(key), safe="")
+        return PREFIX + quote_key(str(key))
 
     def _encode(self, value: Any) -> bytes:
         s = self.serializer

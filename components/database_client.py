@@ -31,10 +31,10 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable, Protocol, Sequence
-from urllib.parse import quote
 
 from playground import ConfigError, PlaygroundError, Refused, Request, RequestError, Reset, Response
 from playground._errors import check_positive
+from playground._messages import quote_key
 
 from .database_routing import DnsName, Endpoints, ReplicaChooser, host_of
 from .database_store import READ, StatementError, classify, dumps, loads
@@ -355,4 +355,4 @@ class DatabaseClientStats:
 def _kv_path(key: str) -> str:
     if not isinstance(key, str) or not key:
         raise TypeError(f"key must be a non-empty string, got {key!r}")
-    return "/kv/" + quote(key, safe="")
+    return "/kv/" + quote_key(key)

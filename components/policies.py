@@ -98,7 +98,11 @@ class RoundRobin:
             if b.name not in ring:
                 ring[b.name] = len(ring)
         n, start = len(ring), self._next
-        chosen = min(backends, key=lambda b: (ring[b.name] - start) % n)
+        for chosen in backends:  # the usual case: the backend whose turn it is was offered
+            if ring[chosen.name] == start:
+                break
+        else:  # the nearest after it in the ring
+            chosen = min(backends, key=lambda b: (ring[b.name] - start) % n)
         self._next = (ring[chosen.name] + 1) % n
         return chosen.name
 

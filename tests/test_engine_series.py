@@ -157,3 +157,31 @@ def test_the_sketch_gets_every_value_the_residence_histogram_drains_and_only_tho
     for r in rows:
         if r.served:
             assert 0.0 < r.p50_s <= r.p99_s < 0.1
+
+
+def test_the_sketch_bucket_found_by_bisection_is_the_frexp_formula():
+    """``record_many`` bisects bucket floors; the bucket is by definition ``frexp``'s octave and
+    sixteenth, clamped: the two agree on every floor, the float just below it, and random values."""
+    import math
+    import random
+
+    from playground._series import _FLOORS, _MIN_EXP, _PER_OCTAVE, _SIZE
+
+    def by_frexp(v: float) -> int:
+        m, e = math.frexp(v)
+        i = (e - _MIN_EXP) * _PER_OCTAVE + int(m * 2 * _PER_OCTAVE) - _PER_OCTAVE
+        return 0 if i < 0 or not m else min(i, _SIZE - 1)
+
+    rng = random.Random(7)
+    values = [0.0, 5e-324, 1e-300, 1e-7, 1e-6, 0.5, 1.0, 4095.0, 4096.0, 1e9]
+    values += _FLOORS + [math.nextafter(f, 0.0) for f in _FLOORS]
+    values += [rng.lognormvariate(math.log(0.005), 2.0) for _ in range(20_000)]
+    sketch = LatencySketch()
+    sketch.record_many(values)
+    expected = [0] * _SIZE
+    for v in values:
+        expected[by_frexp(v)] += 1
+    assert sketch.counts == expected and sketch.count == len(values)
+    sketch.clear()
+    sketch.record(math.inf)  # which frexp's int() would not take: past the last floor
+    assert sketch.counts[-1] == 1
