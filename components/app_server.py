@@ -108,7 +108,10 @@ class Context:
         if deadline is not None:  # the caller's remaining time travels with the call
             timeout_s = self._within_deadline(host, deadline, timeout_s)
             request.headers.setdefault(DEADLINE_HEADER, deadline)
-        return await self.server.call(host, request, timeout_s)
+        server = self.server
+        if request.trace is None and server._plain_calls:  # ``Node.call`` without its frame
+            return await server.net.call(server.name, host, request, timeout_s)
+        return await server.call(host, request, timeout_s)
 
     def _within_deadline(self, host: str, deadline: str, timeout_s: float | None) -> float | None:
         left = remaining_s(self.request, self.server.sched.now)
@@ -130,7 +133,10 @@ class Context:
         if deadline is not None:
             timeout_s = self._within_deadline(host, deadline, timeout_s)
             request.headers.setdefault(DEADLINE_HEADER, deadline)
-        return await self.server.call(host, request, timeout_s)
+        server = self.server
+        if request.trace is None and server._plain_calls:  # ``Node.call`` without its frame
+            return await server.net.call(server.name, host, request, timeout_s)
+        return await server.call(host, request, timeout_s)
 
     async def sleep(self, seconds: float) -> None:
         """Wait ``seconds`` of simulated time without holding a core (a call to something not modelled)."""
@@ -319,6 +325,8 @@ class AppServer(Node):
         self.memory: dict = {}
         self.oom_kills = 0
         self.cores = None
+        # a handler's untraced calls go straight to the network unless a subclass has its own call
+        self._plain_calls = type(self).call is Node.call
 
     def downstream(self) -> tuple[str, ...]:
         return self.calls + self.learnt_calls

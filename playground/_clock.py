@@ -372,6 +372,7 @@ class _TaskStepper:
         self.tb_frames = 1 + run_module.CONTEXT_RUN_TB_FRAMES
         self.Value, self.Error = Value, Error
         runner.is_guest, runner.ki_pending, runner.instruments  # noqa: B018 - fail now if they moved
+        run_module.Task._cancel_status, run_module.CancelStatus.effectively_cancelled  # noqa: B018
 
     def usable(self) -> bool:
         r = self.runner
@@ -408,7 +409,8 @@ class _TaskStepper:
         if type(msg) is self.wait:
             task._cancel_points += 1
             task._abort_func = msg.abort_func
-            task._attempt_delivery_of_any_pending_cancel()
+            if task._cancel_status.effectively_cancelled:  # the method's own first test, without its call
+                task._attempt_delivery_of_any_pending_cancel()
         elif msg is self.shielded:
             runner.reschedule(task)
         elif type(msg) is self.detach:

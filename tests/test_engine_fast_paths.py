@@ -15,6 +15,8 @@
 * A lone task woken by the scheduler is stepped inside the virtual clock, not
   in a trio round of its own: same report, and trio (locks, nurseries, cancel
   scopes, ``trio.sleep``) works in it as in any task.
+* A handler's untraced ``ctx.call`` goes straight to the network, unless its
+  server's class has a ``call`` of its own, which then sees every call.
 """
 from __future__ import annotations
 
@@ -24,7 +26,7 @@ import random
 import trio
 
 from components import AppServer
-from playground import ClosedLoop, Exponential, OpenLoop, Response, Sim, VirtualClock
+from playground import ClosedLoop, Exponential, OpenLoop, Request, Response, Sim, VirtualClock
 from playground._clock import Scheduler, _TaskStepper
 
 
@@ -259,3 +261,26 @@ def test_percentiles_from_the_counts_are_exactly_hdr_histograms_own():
             assert ours.percentile(99) == theirs.get_value_at_percentile(99) / 1e6
             dense += ours._dense is not None
     assert dense  # the dense form (past DENSE_AT live buckets) was read too
+
+
+def test_a_servers_own_call_still_sees_its_handlers_calls():
+    seen = []
+
+    class Counting(AppServer):
+        async def call(self, dst, request, timeout_s=30.0):
+            seen.append((dst, request.path))
+            return await super().call(dst, request, timeout_s)
+
+    async def handler(request, ctx):
+        await ctx.call("backend", Request("GET", "/x"))
+        return (await ctx.get("backend", "/y"))
+
+    sim = Sim(seed=1)
+    sim.add(Counting("front", handler, calls=("backend",)))
+    sim.add(AppServer("backend", cpu_s=0.001))
+    sim.load(OpenLoop("front", rate=20))
+    report = sim.run(duration_s=2)
+    assert report.ok > 20 and not report.errors
+    assert len(seen) >= 2 * report.ok  # both calls of every answered request (and of those in flight)
+    assert {p for _, p in seen} == {"/x", "/y"} and {d for d, _ in seen} == {"backend"}
+    assert AppServer("plain")._plain_calls and not Counting("c")._plain_calls
