@@ -41,6 +41,7 @@ from ._errors import PlaygroundError
 __all__ = ["Scheduler", "VirtualClock", "RealtimeScheduler", "Timer", "Sent", "wait_rescheduled"]
 
 _push = heapq.heappush
+_INF = math.inf
 _pop = heapq.heappop
 
 try:
@@ -328,7 +329,7 @@ class VirtualClock(trio.abc.Clock):
             self._runq = runner.runq
             self._stepper = _TaskStepper(runner, _run) if self.step_tasks else None
             self.scheduler.interrupted = lambda: runner.ki_pending
-            self.scheduler.reschedule = runner.reschedule
+            self.scheduler.reschedule = _reschedule_for(runner)
         except Exception:  # pragma: no cover - a future trio may move it
             pass
 
@@ -352,10 +353,31 @@ class VirtualClock(trio.abc.Clock):
         return f"<VirtualClock now={self.scheduler.now:.6f}s pending={self.scheduler.pending}>"
 
 
+def _reschedule_for(runner):
+    """``runner.reschedule`` for the engine's wake-ups (several a request): the same, but its
+    look for a ``task_scheduled`` instrument reads the hooks' dict, not the ``Instruments``
+    mapping (a ``UserDict``, whose ``in`` is a Python call). Anything unusual - a task not
+    blocked in this run, guest mode, such an instrument - goes to trio's own."""
+    runq = runner.runq
+    hooks = runner.instruments.data
+    slow = runner.reschedule
+
+    def reschedule(task, next_send) -> None:
+        if task._next_send_fn is not None or task._runner is not runner or runner.is_guest or "task_scheduled" in hooks:
+            return slow(task, next_send)  # its assertions, the guest tick, the instruments
+        task._next_send_fn = task.coro.send
+        task._next_send = next_send
+        task._abort_func = None
+        task.custom_sleep_data = None
+        runq.append(task)
+
+    return reschedule
+
+
 class _TaskStepper:
     """One step of one trio task, exactly as ``trio._core._run.unrolled_run`` takes it."""
 
-    __slots__ = ("runner", "runq", "ctx", "rng", "next_deadline", "wait", "shielded", "detach", "Value", "Error",
+    __slots__ = ("runner", "runq", "ctx", "rng", "next_deadline", "deadlines", "wait", "shielded", "detach", "Value", "Error",
                  "tb_frames")
 
     def __init__(self, runner, run_module) -> None:
@@ -366,12 +388,13 @@ class _TaskStepper:
         self.ctx = run_module.GLOBAL_RUN_CONTEXT
         self.rng = run_module._r
         self.next_deadline = runner.deadlines.next_deadline
+        self.deadlines = runner.deadlines  # its ``_heap`` is read each time: pruning replaces the list
         self.wait = run_module.WaitTaskRescheduled
         self.shielded = run_module.CancelShieldedCheckpoint
         self.detach = run_module.PermanentlyDetachCoroutineObject
         self.tb_frames = 1 + run_module.CONTEXT_RUN_TB_FRAMES
         self.Value, self.Error = Value, Error
-        runner.is_guest, runner.ki_pending, runner.instruments  # noqa: B018 - fail now if they moved
+        runner.is_guest, runner.ki_pending, runner.instruments.data, runner.deadlines._heap  # noqa: B018 - fail now if they moved
         run_module.Task._cancel_status, run_module.CancelStatus.effectively_cancelled  # noqa: B018
 
     def usable(self) -> bool:
@@ -424,6 +447,8 @@ class _TaskStepper:
         del ctx.task, msg
         if runq:
             return None
+        if not self.deadlines._heap:  # ``Deadlines.next_deadline`` without its call, when trio has none
+            return _INF
         return self.next_deadline()
 
 

@@ -83,7 +83,8 @@ class Request:
     @property
     def route(self) -> str:
         """The path without its query string."""
-        return self.path.split("?", 1)[0]
+        path = self.path
+        return path if "?" not in path else path.split("?", 1)[0]  # read several times a request: no list
 
     @property
     def query(self) -> str:

@@ -242,6 +242,54 @@ async def test_a_stepped_task_is_cancelled_by_its_scope_as_in_a_trio_round(virtu
     assert log[-1] == "cancelled" and len(log) == 11
 
 
+def test_engine_wake_ups_are_trio_reschedules_that_instruments_see():
+    """The engine wakes tasks with its own copy of ``Runner.reschedule``; an instrument that
+    watches scheduling, added mid-run, sees every wake-up from then on."""
+    scheduled = []
+
+    class Watch(trio.abc.Instrument):
+        def task_scheduled(self, task):
+            scheduled.append(task)
+
+    async def main():
+        sched = trio.lowlevel.current_clock().scheduler
+        await sched.sleep(0.5)  # before the instrument: not seen
+        trio.lowlevel.add_instrument(Watch())
+        for _ in range(3):
+            await sched.sleep(0.5)
+        return trio.lowlevel.current_task(), sched.now
+
+    me, now = trio.run(main, clock=VirtualClock())
+    assert now == 2.0 and scheduled.count(me) == 3  # the three wake-ups after it was added
+
+
+def test_the_engines_reschedule_leaves_anything_unusual_to_trios_own():
+    from collections import deque
+    from types import SimpleNamespace
+
+    from playground._clock import _reschedule_for
+
+    slow = []
+    runner = SimpleNamespace(runq=deque(), instruments=SimpleNamespace(data={"_all": {}}), is_guest=False,
+                             reschedule=lambda task, value: slow.append((task, value)))
+    fast = _reschedule_for(runner)
+    task = SimpleNamespace(_next_send_fn=None, _next_send=None, _runner=runner, _abort_func=print,
+                           custom_sleep_data=1, coro=SimpleNamespace(send=len))
+    fast(task, "v")
+    assert list(runner.runq) == [task] and (task._next_send_fn, task._next_send) == (len, "v")
+    assert task._abort_func is None and task.custom_sleep_data is None and not slow
+    fast(task, "again")  # already runnable: trio's own asserts it was blocked
+    other = SimpleNamespace(_next_send_fn=None, _runner=object())  # another run's task
+    fast(other, "x")
+    runner.instruments.data["task_scheduled"] = {}
+    blocked = SimpleNamespace(_next_send_fn=None, _runner=runner)
+    fast(blocked, "y")
+    runner.instruments.data.clear()
+    runner.is_guest = True
+    fast(blocked, "z")
+    assert slow == [(task, "again"), (other, "x"), (blocked, "y"), (blocked, "z")] and len(runner.runq) == 1
+
+
 def test_percentiles_from_the_counts_are_exactly_hdr_histograms_own():
     from hdrh.histogram import HdrHistogram
 
