@@ -1,4 +1,5 @@
-"""bench/instructions.py: its arithmetic, its children and its errors (valgrind itself is not needed here)."""
+"""bench/instructions.py: its arithmetic, its children and its errors (valgrind itself is not needed here;
+SimPy is, and the test extra installs it)."""
 from __future__ import annotations
 
 import sys
@@ -21,8 +22,6 @@ def test_the_count_per_request_is_the_difference_of_two_runs_over_the_requests_b
 
 @pytest.mark.parametrize("model", ["pg", "pg-tasks", "simpy", "stage4", "simpy-stage4"])
 def test_a_child_runs_its_model_and_prints_the_requests_served(model, capsys):
-    if model.startswith("simpy"):
-        pytest.importorskip("simpy")  # the bench extra; the test extra leaves it out
     instructions._child(BENCH.parent, model, 300)
     served = int(capsys.readouterr().out.split()[-1])
     assert 200 < served < 400  # Poisson arrivals: about 300
