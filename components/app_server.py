@@ -327,6 +327,7 @@ class AppServer(Node):
         self.cores = None
         # a handler's untraced calls go straight to the network unless a subclass has its own call
         self._plain_calls = type(self).call is Node.call
+        self._cpu_done_cb = self._cpu_done  # bound once: a handler-less request posts it (see Network._arrive_cb)
 
     def downstream(self) -> tuple[str, ...]:
         return self.calls + self.learnt_calls
@@ -393,7 +394,7 @@ class AppServer(Node):
                 cores.busy.set(cores.in_use, sched.now)
                 if ex.request.trace is not None:
                     ex.request.trace.cpu_granted(sched.now)
-                sched.post(sched.now + seconds, self._cpu_done, ex)
+                sched.post(sched.now + seconds, self._cpu_done_cb, ex)
             else:
                 cores.acquire_then(self._cpu_granted, (ex, seconds))
         else:
@@ -407,7 +408,7 @@ class AppServer(Node):
         if ex.request.trace is not None:
             ex.request.trace.cpu_granted(self.sched.now)
         sched = self.sched
-        sched.post(sched.now + seconds, self._cpu_done, ex)
+        sched.post(sched.now + seconds, self._cpu_done_cb, ex)
 
     def _cpu_done(self, ex) -> None:
         if ex not in self._inflight:  # failed by a crash while on a core (as above)
@@ -467,7 +468,8 @@ class AppServer(Node):
                 return await call_asgi(self.app, request)
             finally:
                 _current.reset(token)
-        return _to_response(await self.handler(request, ctx))
+        handler = self.handler  # read, then called: ``self.handler(...)`` is not specialised
+        return _to_response(await handler(request, ctx))
 
     def waiting_lines(self):
         return (self._queued, self.cores.waiting) if self.cores is not None else (self._queued,)

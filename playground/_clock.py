@@ -208,11 +208,13 @@ class Scheduler:
     def _wake_task(self, task_and_value) -> None:
         task, value = task_and_value
         self._woke += 1
-        self.reschedule(task, NOTHING if value is None else value)
+        reschedule = self.reschedule  # read, then called (see _TaskStepper.step)
+        reschedule(task, NOTHING if value is None else value)
 
     def _wake_sleeper(self, task) -> None:
         self._woke += 1
-        self.reschedule(task, NOTHING)
+        reschedule = self.reschedule
+        reschedule(task, NOTHING)
 
     def wake(self, task, value) -> Timer:
         """Resume ``task`` (blocked in ``wait_task_rescheduled``) with an outcome, in heap order."""
@@ -377,7 +379,7 @@ def _reschedule_for(runner):
 class _TaskStepper:
     """One step of one trio task, exactly as ``trio._core._run.unrolled_run`` takes it."""
 
-    __slots__ = ("runner", "runq", "ctx", "rng", "next_deadline", "deadlines", "wait", "shielded", "detach", "Value", "Error",
+    __slots__ = ("runner", "runq", "ctx", "draw", "next_deadline", "deadlines", "wait", "shielded", "detach", "Value", "Error",
                  "tb_frames")
 
     def __init__(self, runner, run_module) -> None:
@@ -386,7 +388,7 @@ class _TaskStepper:
         self.runner = runner
         self.runq = runner.runq
         self.ctx = run_module.GLOBAL_RUN_CONTEXT
-        self.rng = run_module._r
+        self.draw = run_module._r.random  # bound once: ``rng.random()`` is a method read each time
         self.next_deadline = runner.deadlines.next_deadline
         self.deadlines = runner.deadlines  # its ``_heap`` is read each time: pruning replaces the list
         self.wait = run_module.WaitTaskRescheduled
@@ -407,7 +409,10 @@ class _TaskStepper:
         runner = self.runner
         runq = self.runq
         task = runq.popleft()
-        self.rng.random()  # the draw trio's round makes (whether to reverse its batch)
+        # the draw trio's round makes (whether to reverse its batch); read, then called: CPython 3.11
+        # does not specialise ``self.draw()``, a call of a callable kept on an instance
+        draw = self.draw
+        draw()
         ctx = self.ctx
         ctx.task = task
         send_fn, value = task._next_send_fn, task._next_send

@@ -298,6 +298,7 @@ class OpenLoop(Load):
         self._t0 = self._planned = sched.now
         self._conns = [next(self._conn_ids) for _ in range(self.connections)] if self.connections else None
         self._poisson = self.arrivals == "poisson"
+        self._arrive_cb = self._arrive  # bound once: each arrival posts the next (see Network._arrive_cb)
         self._i = 0
         self._task = current_task()
         self._plan()
@@ -328,7 +329,7 @@ class OpenLoop(Load):
             self._timer = sched.post(self._until, self._finish)
             return
         self._planned = now + gap
-        self._timer = sched.post(self._planned, self._arrive)
+        self._timer = sched.post(self._planned, self._arrive_cb)
 
     def _idle_tick(self, _=None) -> None:
         if self.sched.now >= self._until:

@@ -29,7 +29,7 @@ from __future__ import annotations
 import random
 from collections import Counter, deque
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Iterable
+from typing import TYPE_CHECKING, Callable, Iterable
 
 from trio.lowlevel import Abort, current_task
 
@@ -93,7 +93,11 @@ class Exchange:
         if self.done:
             return
         self.done = True
-        self.on_reply(result)
+        on_reply = self.on_reply  # a slot read, then a call: ``self.on_reply(...)`` is not specialised
+        on_reply(result)
+
+
+_COMPACT_AT = 256  # a timeout FIFO's length from which answered heads are dropped on the next add
 
 
 class _Deadlines:
@@ -119,8 +123,6 @@ class _Deadlines:
 
     __slots__ = ("net", "timeout_s", "items", "armed", "_timer")
 
-    COMPACT_AT = 256  # FIFO length from which answered heads are dropped on the next add
-
     def __init__(self, net: "Network", timeout_s: float) -> None:
         self.net = net
         self.timeout_s = timeout_s
@@ -134,7 +136,7 @@ class _Deadlines:
         items.append((sched.now + self.timeout_s, next(sched._seq), ex))  # next_seq(), written out
         if not self.armed:
             self._arm()
-        elif len(items) > self.COMPACT_AT and items[0][2].done:
+        elif len(items) > _COMPACT_AT and items[0][2].done:  # the module's name: read faster than the class's
             popleft = items.popleft
             popleft()
             while items[0][2].done:  # stops at the latest, at the exchange just added
@@ -178,6 +180,7 @@ class Network:
 
     def __init__(self, rng: random.Random, default_latency_s=0.0005) -> None:
         self.hosts: dict[str, Node] = {}
+        self._deliver_to: dict[str, Callable[[Exchange], None]] = {}  # host name -> its bound ``_deliver``
         self.rng = rng
         self.sched: Scheduler | None = None
         self.default_link = make_link(default_latency_s)
@@ -195,12 +198,17 @@ class Network:
         self._deadlines: dict[float, _Deadlines] = {}  # pending timeouts by duration
         self._deadlines_sched: Scheduler | None = None
         self.active = False  # True while a run is in progress; messages outside a run vanish
+        # ``self._arrive`` bound once: every message posts it, and reading a method off the
+        # instance makes a new bound method each time (CPython 3.11 does not specialise that read)
+        self._arrive_cb = self._arrive
 
     # -- wiring -------------------------------------------------------------------
     def add_host(self, node: "Node") -> None:
         if node.name in self.hosts:
             raise WiringError(f"duplicate host name {node.name!r}: host names must be unique")
         self.hosts[node.name] = node
+        # its ``_deliver`` bound once: a send reads it from here, not off the node (a new bound method each time)
+        self._deliver_to[node.name] = node._deliver
         self._route_cache.clear()
 
     def host(self, name: str) -> "Node":
@@ -347,7 +355,7 @@ class Network:
                 held.append((fn, arg))
                 return
         sched = self.sched
-        sched.post(sched.now + delay, self._arrive, (key, fn, arg, self._cuts_made))
+        sched.post(sched.now + delay, self._arrive_cb, (key, fn, arg, self._cuts_made))
 
     def _arrive(self, item) -> None:
         if not self.active:  # a message still on the wire when its run ended
@@ -372,8 +380,8 @@ class Network:
         """
         sched = self.sched
         ex = Exchange(request, src, dst, on_reply, sched.now)
-        node = self.hosts.get(dst)
-        if node is None:
+        deliver = self._deliver_to.get(dst)
+        if deliver is None:
             self.host(dst)  # raises a clear WiringError
         if timeout_s is not None:
             if sched is not self._deadlines_sched:  # a new run on a new clock: old timeouts are gone
@@ -388,7 +396,7 @@ class Network:
             sched.call_soon(ex.finish, Response(508, {}, b"loop detected"))
             return ex
         self.counters["sent"] += 1
-        self._carry(src, dst, len(request.body) + 200, node._deliver, ex)  # if lost, the timeout fires
+        self._carry(src, dst, len(request.body) + 200, deliver, ex)  # if lost, the timeout fires
         return ex
 
     def respond(self, ex: Exchange, result) -> None:
@@ -414,7 +422,8 @@ class Network:
 
         def on_reply(result) -> None:  # runs inside the scheduler: resume directly
             sched._woke += 1
-            sched.reschedule(task, Sent(result))
+            reschedule = sched.reschedule  # read, then called (see _TaskStepper.step)
+            reschedule(task, Sent(result))
 
         ex = self.send(src, dst, request, on_reply, timeout_s)
 

@@ -307,15 +307,17 @@ class Node:
             task = self._idle.pop()
             sched = self.sched
             sched._woke += 1
-            sched.reschedule(task, Sent(ex))
+            reschedule = sched.reschedule  # read, then called (see _TaskStepper.step)
+            reschedule(task, Sent(ex))
         elif self._nursery is None:  # between lifetimes (the run is ending)
             del self._inflight[ex]
             self.refused += 1
             self.net.refuse(ex)
         elif self.concurrency is None or self._workers < self.concurrency:
             self._workers += 1  # inline, _workers counts requests in service (there are no idle ones)
-            if self._serve_inline is not None:
-                self._serve_inline(ex)
+            serve_inline = self._serve_inline  # read, then called: ``self._serve_inline(ex)`` is not specialised
+            if serve_inline is not None:
+                serve_inline(ex)
             else:
                 self.sched._woke += 1
                 self._nursery.start_soon(self._worker, ex)
@@ -358,7 +360,8 @@ class Node:
         if queue:
             ex = queue.popleft()
             self._queued.set(len(queue), self.sched.now)
-            self._serve_inline(ex)
+            serve_inline = self._serve_inline
+            serve_inline(ex)
         else:
             self._workers -= 1
 
