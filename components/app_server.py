@@ -97,9 +97,13 @@ class Context:
 
     async def call(self, host: str, request: Request, timeout_s: float | None = 30.0) -> Response:
         """Send ``request`` to ``host`` and wait for its answer (raises ``RequestError`` on failure)."""
+        request.client = request.client or self.request.client
+        return await self._send(host, request, timeout_s)
+
+    def _send(self, host: str, request: Request, timeout_s: float | None):
+        """Make ``request`` a call of the request being served, and start it: the server's call to await."""
         if host not in self.server._known_calls:
             self.server._undeclared(host)
-        request.client = request.client or self.request.client
         # a call made while serving goes on from the hops that brought the request here, so
         # a loop the wiring checks cannot see (a handler calling itself) still ends as 508
         request.hops = max(request.hops, self.request.hops)
@@ -108,10 +112,7 @@ class Context:
         if deadline is not None:  # the caller's remaining time travels with the call
             timeout_s = self._within_deadline(host, deadline, timeout_s)
             request.headers.setdefault(DEADLINE_HEADER, deadline)
-        server = self.server
-        if request.trace is None and server._plain_calls:  # ``Node.call`` without its frame
-            return await server.net.call(server.name, host, request, timeout_s)
-        return await server.call(host, request, timeout_s)
+        return self.server.call(host, request, timeout_s)
 
     def _within_deadline(self, host: str, deadline: str, timeout_s: float | None) -> float | None:
         left = remaining_s(self.request, self.server.sched.now)
@@ -124,19 +125,7 @@ class Context:
 
     async def get(self, host: str, path: str, timeout_s: float | None = 30.0, **kw) -> Response:
         """``GET path`` from ``host``."""
-        if host not in self.server._known_calls:
-            self.server._undeclared(host)
-        request = Request("GET", path, **kw)
-        request.hops = max(request.hops, self.request.hops)
-        request.trace = self.request.trace
-        deadline = self.request.headers.get(DEADLINE_HEADER)
-        if deadline is not None:
-            timeout_s = self._within_deadline(host, deadline, timeout_s)
-            request.headers.setdefault(DEADLINE_HEADER, deadline)
-        server = self.server
-        if request.trace is None and server._plain_calls:  # ``Node.call`` without its frame
-            return await server.net.call(server.name, host, request, timeout_s)
-        return await server.call(host, request, timeout_s)
+        return await self._send(host, Request("GET", path, **kw), timeout_s)
 
     async def sleep(self, seconds: float) -> None:
         """Wait ``seconds`` of simulated time without holding a core (a call to something not modelled)."""
@@ -325,8 +314,6 @@ class AppServer(Node):
         self.memory: dict = {}
         self.oom_kills = 0
         self.cores = None
-        # a handler's untraced calls go straight to the network unless a subclass has its own call
-        self._plain_calls = type(self).call is Node.call
         self._cpu_done_cb = self._cpu_done  # bound once: a handler-less request posts it (see Network._arrive_cb)
 
     def downstream(self) -> tuple[str, ...]:

@@ -329,19 +329,13 @@ class BalancerBase(Node):
         return not (self._outliers is not None and self._outliers.ejected(name, now))
 
     def _eligible(self, pool: str, now: float, exclude=()) -> list[BackendState]:
-        # ``_eligible_name`` written out: this runs for every request a balancer forwards
         out = []
-        health, breakers, outliers = self._health, self._breakers, self._outliers
         states, returned_at = self._states, self._returned_at
         for name, weight in self.pools[pool].items():
-            if name in exclude:
-                continue
-            checked = health.get(name)
-            if (checked is not None and not checked.up or breakers and not breakers[name].permits(now)
-                    or outliers is not None and outliers.ejected(name, now)):
+            if name in exclude or not self._eligible_name(name, now):
                 continue
             state = states[name]
-            back = returned_at.get(name) if returned_at else None
+            back = returned_at.get(name)
             state.weight = weight if back is None else weight * slow_start_factor(now - back, self.slow_start_s)
             out.append(state)
         return out

@@ -182,11 +182,16 @@ class Node:
                                   "it sends requests, it does not serve them")
 
     # -- calling other hosts -------------------------------------------------------------
-    async def call(self, dst: str, request: Request, timeout_s: float | None = 30.0) -> Response:
-        """Send ``request`` to host ``dst`` and wait for its answer (raises ``RequestError``)."""
+    def call(self, dst: str, request: Request, timeout_s: float | None = 30.0) -> Awaitable[Response]:
+        """Send ``request`` to host ``dst``; await it for the answer (raises ``RequestError``).
+
+        A plain function that returns the network's call to await, not a coroutine of its own:
+        every resume of a waiting caller would pass through that frame (several a request). An
+        override may be ``async def`` and ``await super().call(...)``.
+        """
         if request.trace is not None:
-            return await _trace.call(self, dst, request, timeout_s)
-        return await self.net.call(self.name, dst, request, timeout_s)
+            return _trace.call(self, dst, request, timeout_s)
+        return self.net.call(self.name, dst, request, timeout_s)
 
     async def get(self, dst: str, path: str, *, timeout_s: float | None = 30.0, **kw) -> Response:
         return await self.call(dst, Request("GET", path, **kw), timeout_s)
