@@ -85,6 +85,8 @@ class BalancerBase(Node):
     """What both balancers share: pools, eligibility, health checks, outliers, one forwarding attempt."""
 
     kind = "lb"
+    _hot_methods = Node._hot_methods + ("_serve_forward", "_inline_start", "_inline_done", "_attempt_then",
+                                        "_attempt_answered", "_eligible_name", "_eligible")
 
     def __init__(self, name: str, pools: dict, *, policy: Policy | None, health_check: HealthCheck | None,
                  outlier: OutlierDetection | None, slow_start_s: float, timeout_s: float,

@@ -23,6 +23,7 @@ a database keeps its rows, a cache does not).
 from __future__ import annotations
 
 import random
+import types
 from collections import Counter, deque
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Awaitable, Callable
@@ -84,6 +85,23 @@ def _check_limit(name: str, value, allow_zero: bool) -> None:
     check_at_most(name, value, limits.MAX_SLOTS, "", limits.WHY["slots"])
 
 
+def _own_copy(fn):
+    """``fn`` with a code object of its own, for a subclass's copy of an inherited hot method.
+
+    CPython 3.11 specialises an attribute read for the one class it last saw at
+    that place in the bytecode, and the bytecode belongs to the code object: a
+    method shared by several classes of host (a balancer, app servers, a cache
+    in one run) keeps failing that test and reads every attribute the slow
+    way. A copy per class gives each its own."""
+    copy = types.FunctionType(fn.__code__.replace(), fn.__globals__, fn.__name__, fn.__defaults__, fn.__closure__)
+    copy.__kwdefaults__ = fn.__kwdefaults__
+    copy.__qualname__ = fn.__qualname__
+    copy.__doc__ = fn.__doc__
+    copy.__module__ = fn.__module__
+    copy.__dict__.update(fn.__dict__)
+    return copy
+
+
 class Node:
     """Base class of every host. Subclass and implement ``handle``.
 
@@ -100,6 +118,16 @@ class Node:
     # ``_serve_inline`` to a method that starts serving an exchange, and calls
     # ``_next_inline()`` after ``_complete`` where a worker task would take the next request.
     _serve_inline: Callable[[Any], None] | None = None
+
+    # Methods every request passes through, shared by every kind of host: each subclass that
+    # inherits one gets a copy of its own (``_own_copy``). A base class adds its own hot methods.
+    _hot_methods: tuple[str, ...] = ("_deliver", "_complete", "_next_inline", "_serve", "_worker")
+
+    def __init_subclass__(cls, **kwargs) -> None:
+        super().__init_subclass__(**kwargs)
+        for name in cls._hot_methods:
+            if name not in cls.__dict__:
+                setattr(cls, name, _own_copy(getattr(cls, name)))
 
     def __init__(self, name: str, *, region: str | None = None, concurrency: int | None = None,
                  queue_limit: int | None = None) -> None:

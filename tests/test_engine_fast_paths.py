@@ -18,6 +18,9 @@
 * ``Node.call`` returns the network's call to await instead of being a
   coroutine of its own; a server's class with a ``call`` of its own (``async
   def``, awaiting ``super().call``) still sees every call its handler makes.
+* A kind of host gets its own copy of each hot method it inherits (its
+  ``_hot_methods``), so that CPython specialises each copy for one class: the
+  same function in everything but its code object's identity.
 """
 from __future__ import annotations
 
@@ -333,3 +336,41 @@ def test_a_servers_own_call_still_sees_its_handlers_calls():
     assert report.ok > 20 and not report.errors
     assert len(seen) >= 2 * report.ok  # both calls of every answered request (and of those in flight)
     assert {p for _, p in seen} == {"/x", "/y"} and {d for d, _ in seen} == {"backend"}
+
+
+def test_each_kind_of_host_runs_its_own_copy_of_the_hot_methods():
+    from components import CacheServer, L4Balancer, L7Balancer
+    from components.backend_pool import BalancerBase
+    from playground import Node
+
+    kinds = (AppServer, CacheServer, L7Balancer, L4Balancer)
+    for name in BalancerBase._hot_methods:
+        assert name in Node._hot_methods or name in BalancerBase.__dict__
+    for name in Node._hot_methods:
+        functions = [getattr(cls, name) for cls in kinds]
+        codes = {id(f.__code__) for f in functions}
+        assert len(codes) == len(kinds), name  # no two kinds share the code
+        base = getattr(Node, name)
+        for f in functions:
+            if f.__code__.co_code == base.__code__.co_code:  # a copy, not an override: the same in all else
+                assert (f.__qualname__, f.__module__, f.__defaults__, f.__closure__, f.__doc__) == (
+                    base.__qualname__, base.__module__, base.__defaults__, base.__closure__, base.__doc__)
+                assert f.__code__.co_firstlineno == base.__code__.co_firstlineno  # tracebacks point at the source
+    # a method the subclass writes itself is its own, and ``super()`` in a copy still reaches the base
+    calls = []
+
+    class Own(AppServer):
+        def _complete(self, ex, response):
+            calls.append(response.status)
+            super()._complete(ex, response)
+
+    class Later(Own):
+        pass
+
+    assert Own._complete.__qualname__.endswith("Own._complete")
+    assert Later._complete.__code__ is not Own._complete.__code__
+    sim = Sim(seed=1)
+    sim.add(Later("app", cpu_s=0.001))
+    sim.load(OpenLoop("app", rate=50))
+    report = sim.run(duration_s=1)
+    assert report.ok > 20 and len(calls) >= report.ok and set(calls) == {200}
