@@ -191,9 +191,10 @@ class Network:
         self._cut_epoch: dict[tuple[str, str], int] = {}  # pair -> count at its latest partition
         self._held: dict[tuple[str, str], deque] = {}
         self._slow: dict[tuple[str, str], float] = {}
+        self._faulty = False  # a pair is cut, held or slowed: every message looks at the faults
         self._busy_until: dict[tuple[str, str], float] = {}
-        # (src, dst) -> (link, key, whether the pair is in two regions: bytes between them are billed)
-        self._route_cache: dict[tuple[str, str], tuple[Link, tuple[str, str], bool]] = {}
+        # (src, dst) -> ``route``'s answer and the delay of a message that needs nothing else
+        self._route_cache: dict[tuple[str, str], tuple[Link, tuple[str, str], bool, float | None, float | None]] = {}
         self.counters: Counter[str] = Counter()
         self._deadlines: dict[float, _Deadlines] = {}  # pending timeouts by duration
         self._deadlines_sched: Scheduler | None = None
@@ -237,9 +238,11 @@ class Network:
         self._route_cache.clear()
         return link
 
-    def route(self, src: str, dst: str) -> tuple[Link, tuple[str, str], bool, float | None]:
-        """The link from ``src`` to ``dst``, the pair, whether it crosses between regions, and
-        the link's delay when that is all it does (a constant latency; no loss, no bandwidth).
+    def route(self, src: str, dst: str) -> tuple[Link, tuple[str, str], bool, float | None, float | None]:
+        """The link from ``src`` to ``dst``, the pair, whether it crosses between regions, the
+        link's delay when that is all it does (a constant latency; no loss, no bandwidth), and
+        a message's delay when that is all there is to carrying it (such a link, not between
+        regions; 0.0 to itself), else None.
 
         Crossing is between two hosts in two different named regions; a
         client (the users' side) sending to a region is not inter-region
@@ -263,7 +266,10 @@ class Network:
         # and reads no more of the link (most links are these); None for any other link
         plain = (link.latency_s.value_s if link.latency_s.__class__ is Constant and not link.loss
                  and not link.bandwidth_bytes_per_s else None)
-        hit = self._route_cache[key] = (link, key, crosses, plain)
+        # what ``_carry`` needs to know of a message with no fault on the way: its delay, if that
+        # is all there is to it (a plain link, not billed between regions; none to itself)
+        only = 0.0 if src == dst else None if crosses else plain
+        hit = self._route_cache[key] = (link, key, crosses, plain, only)
         return hit
 
     # -- faults -------------------------------------------------------------------
@@ -286,15 +292,18 @@ class Network:
         for pair in pairs:  # what is on the wire now is lost, even if repaired before it lands
             self._cut_epoch[pair] = self._cuts_made
         self._cut.update(pairs)
+        self._faults_changed()
 
     def repair(self, a, b, *, one_way: bool = False) -> None:
         """Undo ``partition``."""
         self._cut.difference_update(self._pairs(a, b, one_way))
+        self._faults_changed()
 
     def hold(self, a, b, *, one_way: bool = False) -> None:
         """Keep messages between ``a`` and ``b`` at the link until ``release``."""
         for pair in self._pairs(a, b, one_way):
             self._held.setdefault(pair, deque())
+        self._faults_changed()
 
     def release(self, a, b, *, one_way: bool = False) -> None:
         """Deliver, in order, what ``hold`` kept, and stop holding."""
@@ -303,17 +312,23 @@ class Network:
             while queue:
                 fn, arg = queue.popleft()
                 self.sched.call_soon(fn, arg)
+        self._faults_changed()
 
     def slow(self, a, b, factor: float = 10.0) -> None:
         """Multiply the latency between ``a`` and ``b`` by ``factor``."""
         check_positive("slow factor", factor)
         for pair in self._pairs(a, b, False):
             self._slow[pair] = float(factor)
+        self._faults_changed()
 
     def heal(self, a, b) -> None:
         """Undo ``slow``."""
         for pair in self._pairs(a, b, False):
             self._slow.pop(pair, None)
+        self._faults_changed()
+
+    def _faults_changed(self) -> None:
+        self._faulty = bool(self._cut or self._held or self._slow)
 
     @property
     def faults(self) -> dict[str, list[tuple[str, str]]]:
@@ -323,6 +338,14 @@ class Network:
     def _carry(self, src: str, dst: str, size: int, fn, arg) -> None:
         """Put a message of ``size`` bytes on the wire; ``fn(arg)`` runs when it arrives (if it does)."""
         key = (src, dst)
+        if not self._faulty:  # most messages: a known plain link and no fault anywhere, only a delay
+            hit = self._route_cache.get(key)
+            if hit is not None:
+                delay = hit[4]
+                if delay is not None:
+                    sched = self.sched
+                    sched.post(sched.now + delay, self._arrive_cb, (key, fn, arg, self._cuts_made))
+                    return
         if src == dst:
             delay = 0.0
         else:
