@@ -32,13 +32,15 @@ import math
 import time
 import types
 from collections import deque
+from contextvars import ContextVar
 
 import trio
 from trio.lowlevel import Abort, current_task, reschedule, wait_task_rescheduled
 
 from ._errors import PlaygroundError
 
-__all__ = ["Scheduler", "VirtualClock", "RealtimeScheduler", "Timer", "Sent", "wait_rescheduled"]
+__all__ = ["Scheduler", "VirtualClock", "RealtimeScheduler", "Timer", "Sent", "TaskWaits", "task_waits", "wait_rescheduled",
+           "wait_with"]
 
 _push = heapq.heappush
 _INF = math.inf
@@ -52,6 +54,11 @@ try:
         """``trio.lowlevel.wait_task_rescheduled`` in one frame instead of three (the engine's hot trap)."""
         return (yield _WaitTaskRescheduled(abort_func)).unwrap()
 
+    @types.coroutine
+    def wait_with(message):
+        """``wait_rescheduled`` with its trap message made already (``waiter``, ``TaskWaits``)."""
+        return (yield message).unwrap()
+
     def waiter(abort_func):
         """``wait_rescheduled`` bound to one abort function, for a task that waits with it again
         and again (a host's idle worker): its trap message is made once, not on every wait."""
@@ -62,11 +69,67 @@ try:
             return (yield message).unwrap()
 
         return wait
+
+    _message = _WaitTaskRescheduled
 except ImportError:  # pragma: no cover - a future trio may move it
-    wait_rescheduled = wait_task_rescheduled
+    wait_rescheduled = wait_with = wait_task_rescheduled
 
     def waiter(abort_func):
         return lambda: wait_task_rescheduled(abort_func)
+
+    def _message(abort_func):
+        return abort_func
+
+
+_TASK_WAITS: ContextVar = ContextVar("playground_task_waits", default=None)
+
+
+class TaskWaits:
+    """What one task's waits on the engine share, made once a task instead of once a wait.
+
+    A task waiting on the engine (a sleep, a core, an answer) yields a trap
+    message to trio naming the function that aborts the wait if the task is
+    cancelled, and a call waits for an ``on_reply`` that wakes it. Made afresh
+    for every wait, these were three objects a wait (the message alone an
+    attrs class's ``__init__``). One task waits for one thing at a time, so
+    they can be its own, made once: each abort finds what the task waits on
+    in ``task.custom_sleep_data`` (trio's slot for just this; it clears it on
+    every wake-up). Kept in the task's own context (a context variable), so
+    they go with the task; a child task, which starts with a copy of its
+    parent's context, makes its own.
+    """
+
+    __slots__ = ("task", "sched", "sleep", "call", "answer")
+
+    def __init__(self, task, sched: "Scheduler") -> None:
+        self.task = task
+        self.sched = sched
+
+        def abort_sleep(_raise_cancel) -> Abort:
+            task.custom_sleep_data[2] = None  # the heap entry that would wake it is disarmed
+            return Abort.SUCCEEDED
+
+        def abort_call(_raise_cancel) -> Abort:
+            task.custom_sleep_data.done = True  # the exchange: its answer or timeout, if any, does nothing
+            return Abort.SUCCEEDED
+
+        def answer(result) -> None:  # an exchange's ``on_reply``: runs inside the scheduler, resumes directly
+            sched._woke += 1
+            reschedule = sched.reschedule  # read, then called (see _TaskStepper.step)
+            reschedule(task, Sent(result))
+
+        self.sleep = _message(abort_sleep)
+        self.call = _message(abort_call)
+        self.answer = answer
+
+
+def task_waits(task, sched: "Scheduler") -> TaskWaits:
+    """``task``'s ``TaskWaits`` on ``sched``: the current task's, made on its first wait."""
+    waits = _TASK_WAITS.get()
+    if waits is None or waits.task is not task or waits.sched is not sched:
+        waits = TaskWaits(task, sched)
+        _TASK_WAITS.set(waits)
+    return waits
 
 
 class Sent:
@@ -222,9 +285,11 @@ class Scheduler:
 
     async def sleep(self, delay_s: float) -> None:
         """Sleep ``delay_s`` of simulated time; cheaper than ``trio.sleep``."""
-        entry = Timer((self.now + delay_s, next(self._seq), self._wake_sleeper, current_task()))
+        task = current_task()
+        entry = [self.now + delay_s, next(self._seq), self._wake_sleeper, task]  # ``post``'s plain list
         _push(self._heap, entry)
-        await wait_rescheduled(entry.abort)
+        task.custom_sleep_data = entry
+        await wait_with(task_waits(task, self).sleep)
 
     # -- driving ----------------------------------------------------------------
     def next_time(self) -> float:

@@ -31,9 +31,9 @@ from collections import Counter, deque
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Callable, Iterable
 
-from trio.lowlevel import Abort, current_task
+from trio.lowlevel import current_task
 
-from ._clock import Sent, wait_rescheduled
+from ._clock import task_waits, wait_with
 from ._distributions import Constant, Distribution, as_distribution
 from ._errors import ConfigError, Refused, RequestError, Timeout, WiringError, check_positive, check_probability
 from . import _trace
@@ -441,20 +441,10 @@ class Network:
         if timeout_s is not None and not 0.0 < timeout_s < _INF:  # NaN too: it would corrupt the event heap
             check_positive("timeout_s", timeout_s)
         task = current_task()
-        sched = self.sched
-
-        def on_reply(result) -> None:  # runs inside the scheduler: resume directly
-            sched._woke += 1
-            reschedule = sched.reschedule  # read, then called (see _TaskStepper.step)
-            reschedule(task, Sent(result))
-
-        ex = self.send(src, dst, request, on_reply, timeout_s)
-
-        def abort(_raise_cancel):
-            ex.done = True  # its timeout, if any, will find it done
-            return Abort.SUCCEEDED
-
-        result = await wait_rescheduled(abort)
+        waits = task_waits(task, self.sched)
+        ex = self.send(src, dst, request, waits.answer, timeout_s)
+        task.custom_sleep_data = ex  # what the wait's abort marks done
+        result = await wait_with(waits.call)
         if isinstance(result, RequestError):
             raise result
         return result

@@ -18,7 +18,7 @@ from heapq import heappush as _push
 
 from trio.lowlevel import Abort, current_task
 
-from ._clock import Timer, wait_rescheduled
+from ._clock import task_waits, wait_rescheduled, wait_with
 from . import limits
 from ._errors import ConfigError, check_at_most
 from ._metrics import TimeWeighted
@@ -113,9 +113,11 @@ class Resource:
             if sched.realtime:
                 await sched.sleep(seconds)
             else:  # ``sched.sleep(seconds)`` without its frame: every resume passes through it
-                entry = Timer((sched.now + seconds, next(sched._seq), sched._wake_sleeper, current_task()))
+                task = current_task()
+                entry = [sched.now + seconds, next(sched._seq), sched._wake_sleeper, task]
                 _push(sched._heap, entry)
-                await wait_rescheduled(entry.abort)
+                task.custom_sleep_data = entry
+                await wait_with(task_waits(task, sched).sleep)
         except BaseException:  # cancelled (a crash): the slot is free again, no service completed
             self.release(completed=False)
             raise

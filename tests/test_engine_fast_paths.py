@@ -18,6 +18,11 @@
 * ``Node.call`` returns the network's call to await instead of being a
   coroutine of its own; a server's class with a ``call`` of its own (``async
   def``, awaiting ``super().call``) still sees every call its handler makes.
+* A task's waits on the engine (a sleep, a core, a call's answer) share trap
+  messages and a wake-up made once for the task (``TaskWaits``), which find what
+  the task waits on in ``task.custom_sleep_data``: a cancelled wait is disarmed
+  and never wakes it later, and a child task (whose context starts as a copy of
+  its parent's) waits with its own.
 * A kind of host gets its own copy of each hot method it inherits (its
   ``_hot_methods``), so that CPython specialises each copy for one class: the
   same function in everything but its code object's identity.
@@ -374,3 +379,62 @@ def test_each_kind_of_host_runs_its_own_copy_of_the_hot_methods():
     sim.load(OpenLoop("app", rate=50))
     report = sim.run(duration_s=1)
     assert report.ok > 20 and len(calls) >= report.ok and set(calls) == {200}
+
+
+async def test_a_tasks_waits_share_one_taskwaits_and_a_cancelled_one_never_wakes_it(virtual_clock, monkeypatch):
+    from playground import _clock
+
+    made = []
+    real_init = _clock.TaskWaits.__init__
+    monkeypatch.setattr(_clock.TaskWaits, "__init__", lambda self, task, sched: made.append(task) or real_init(self, task, sched))
+    sched = virtual_clock.scheduler
+    log = []
+
+    async def sleeper(name, naps):
+        for _ in range(naps):
+            await sched.sleep(0.001)
+        log.append((name, sched.now))
+        with trio.move_on_after(0.0005):  # cancelled while its entry is in the heap
+            await sched.sleep(0.002)
+        log.append((name, "moved on", sched.now))
+        await sched.sleep(0.01)  # a stray wake-up from the cancelled entry would come in this sleep
+        log.append((name, "done", sched.now))
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(sleeper, "a", 3)
+        nursery.start_soon(sleeper, "b", 5)
+    assert log == [("a", 0.003), ("a", "moved on", 0.0035), ("b", 0.005), ("b", "moved on", 0.0055),
+                   ("a", "done", 0.0135), ("b", "done", 0.0155)]
+    assert sorted(map(id, made)) == sorted(map(id, set(made))) and len(made) == 2  # once a task, not once a wait
+
+
+def test_child_tasks_of_a_handler_wait_with_their_own_taskwaits():
+    """Children inherit a copy of their parent's context, and with it the parent's ``TaskWaits``:
+    a child must make its own, or its answers would wake the parent."""
+    async def backend(request, ctx):
+        await ctx.cpu(0.001 * int(request.path.rsplit("/", 1)[1]))
+        return Response(200, body=request.path.encode())
+
+    async def front(request, ctx):
+        await ctx.cpu(0.0005)
+        got = {}
+
+        async def fetch(i):
+            await ctx.sleep(0.0001 * i)
+            got[i] = (await ctx.get("backend", f"/item/{i}")).body
+            with trio.move_on_after(0.0002):  # a call given up on: its answer comes later, to nobody
+                await ctx.get("backend", "/item/9")
+
+        async with trio.open_nursery() as nursery:
+            for i in (3, 1, 2):
+                nursery.start_soon(fetch, i)
+        await ctx.cpu(0.0005)
+        assert got == {i: f"/item/{i}".encode() for i in (1, 2, 3)}, got
+        return Response(200, body=b"ok")
+
+    sim = Sim(seed=2)
+    sim.add(AppServer("front", front, cores=2, workers=8, calls=("backend",)))
+    sim.add(AppServer("backend", backend, cores=4, workers=32))
+    sim.load(OpenLoop("front", rate=100))
+    report = sim.run(duration_s=2)
+    assert report.ok > 150 and not report.errors, report
