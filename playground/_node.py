@@ -98,6 +98,7 @@ def _own_copy(fn):
     copy.__qualname__ = fn.__qualname__
     copy.__doc__ = fn.__doc__
     copy.__module__ = fn.__module__
+    copy.__annotations__ = fn.__annotations__
     copy.__dict__.update(fn.__dict__)
     return copy
 
@@ -120,7 +121,8 @@ class Node:
     _serve_inline: Callable[[Any], None] | None = None
 
     # Methods every request passes through, shared by every kind of host: each subclass that
-    # inherits one gets a copy of its own (``_own_copy``). A base class adds its own hot methods.
+    # inherits one gets a copy of its own when it is defined (``_own_copy``; so replacing the
+    # base's method later does not reach a subclass already made). A base adds its own hot methods.
     _hot_methods: tuple[str, ...] = ("_deliver", "_complete", "_next_inline", "_serve", "_worker")
 
     def __init_subclass__(cls, **kwargs) -> None:
