@@ -16,12 +16,14 @@ count is the same on every run of the same code.
 
 The models are those of ``bench/vs_peers.py`` (the M/M/8, 1000/s, mu = 150/s:
 ``pg`` without a handler, ``pg-tasks`` with an async handler, ``simpy``) and
-``bench/vs_simpy_stage4.py`` (``stage4`` and ``simpy-stage4``). An instruction
+``bench/vs_simpy_stage4.py`` (``stage4`` and ``simpy-stage4``); ``floor`` counts
+one task's ``sched.sleep`` wake-up instead (the engine's floor in
+``bench/vs_peers.py``: what every wake-up of a handler's task costs). An instruction
 is not a unit of time (a cache miss or a mispredicted branch costs more than
 an add), so these ratios are not the wall-clock ones; they say how much work
 each does, and whether a change to the engine made it do less.
 
-    python bench/instructions.py                    # all five models (about 10 minutes)
+    python bench/instructions.py                    # all six models (about 10 minutes)
     python bench/instructions.py --models pg,simpy  # some of them
     python bench/instructions.py --tree ../other    # another checkout's engine, same models
 
@@ -47,6 +49,7 @@ MODELS = {  # name: (requests n1, n2)
     "simpy": (20_000, 60_000),
     "stage4": (2_000, 6_000),
     "simpy-stage4": (2_000, 6_000),
+    "floor": (20_000, 60_000),  # one task's wake-ups, not requests
 }
 WARMUP = 500
 _REFS = re.compile(r"I\s+refs:\s+([\d,]+)")
@@ -55,7 +58,10 @@ _REFS = re.compile(r"I\s+refs:\s+([\d,]+)")
 def _child(tree: Path, model: str, n: int) -> None:
     """Run ``model`` for ``n`` requests (after a warm-up) and print the requests served."""
     sys.path[:0] = [str(tree), str(tree / "bench")]
-    if model in ("stage4", "simpy-stage4"):
+    if model == "floor":
+        _floor(WARMUP + n)
+        print(n)
+    elif model in ("stage4", "simpy-stage4"):
         import vs_simpy_stage4 as s4
 
         run = s4.run_playground if model == "stage4" else s4.run_simpy
@@ -69,6 +75,20 @@ def _child(tree: Path, model: str, n: int) -> None:
         model_of = lambda k: vs_peers.Model(rate=1000.0, mu=150.0, servers=8, requests=k, seed=1)  # noqa: E731
         run(model_of(WARMUP))
         print(run(model_of(n)).served)
+
+
+def _floor(wakeups: int) -> None:
+    """The engine's floor (as in ``bench/vs_peers.py``): one trio task sleeping on the virtual clock."""
+    import trio
+
+    from playground import VirtualClock
+
+    async def main() -> None:
+        sched = trio.lowlevel.current_clock().scheduler
+        for _ in range(wakeups):
+            await sched.sleep(0.001)
+
+    trio.run(main, clock=VirtualClock())
 
 
 def count(tree: Path, model: str, n: int) -> tuple[int, int]:
@@ -113,7 +133,8 @@ def main(argv: list[str] | None = None) -> int:
     for m in models:
         got[m] = per_request(tree, m)
         n1, n2 = MODELS[m]
-        print(f"  {m:<13} {got[m]:>10,.0f}   ({n1:,} and {n2:,} requests)", flush=True)
+        unit = "wake-ups" if m == "floor" else "requests"
+        print(f"  {m:<13} {got[m]:>10,.0f}   ({n1:,} and {n2:,} {unit})", flush=True)
     ratios = []
     for label, ours, theirs in (("instructions_vs_simpy", "pg", "simpy"),
                                 ("tasks_instructions_vs_simpy", "pg-tasks", "simpy"),

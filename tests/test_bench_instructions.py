@@ -20,7 +20,7 @@ def test_the_count_per_request_is_the_difference_of_two_runs_over_the_requests_b
     assert instructions.per_request(BENCH.parent, "pg") == pytest.approx(4e9 / 40_020)
 
 
-@pytest.mark.parametrize("model", ["pg", "pg-tasks", "simpy", "stage4", "simpy-stage4"])
+@pytest.mark.parametrize("model", ["pg", "pg-tasks", "simpy", "stage4", "simpy-stage4", "floor"])
 def test_a_child_runs_its_model_and_prints_the_requests_served(model, capsys):
     instructions._child(BENCH.parent, model, 300)
     served = int(capsys.readouterr().out.split()[-1])
