@@ -26,6 +26,7 @@ SimPy's ``rt.py`` swaps only the time source.
 """
 from __future__ import annotations
 
+import functools
 import heapq
 import itertools
 import math
@@ -59,26 +60,18 @@ try:
         """``wait_rescheduled`` with its trap message made already (``waiter``, ``TaskWaits``)."""
         return (yield message).unwrap()
 
-    def waiter(abort_func):
-        """``wait_rescheduled`` bound to one abort function, for a task that waits with it again
-        and again (a host's idle worker): its trap message is made once, not on every wait."""
-        message = _WaitTaskRescheduled(abort_func)
-
-        @types.coroutine
-        def wait():
-            return (yield message).unwrap()
-
-        return wait
-
     _message = _WaitTaskRescheduled
 except ImportError:  # pragma: no cover - a future trio may move it
     wait_rescheduled = wait_with = wait_task_rescheduled
 
-    def waiter(abort_func):
-        return lambda: wait_task_rescheduled(abort_func)
-
     def _message(abort_func):
         return abort_func
+
+
+def waiter(abort_func):
+    """``wait_rescheduled`` bound to one abort function, for a task that waits with it again
+    and again (a host's idle worker): its trap message is made once, not on every wait."""
+    return functools.partial(wait_with, _message(abort_func))
 
 
 _TASK_WAITS: ContextVar = ContextVar("playground_task_waits", default=None)
@@ -168,14 +161,6 @@ class Timer(list):
     @property
     def pending(self) -> bool:
         return self[2] is not None
-
-
-def _abort_sleep(entry: Timer):
-    def abort(_raise_cancel) -> Abort:
-        entry[2] = None
-        return Abort.SUCCEEDED
-
-    return abort
 
 
 class Scheduler:
@@ -285,11 +270,18 @@ class Scheduler:
 
     async def sleep(self, delay_s: float) -> None:
         """Sleep ``delay_s`` of simulated time; cheaper than ``trio.sleep``."""
+        await self.start_sleep(delay_s)
+
+    def start_sleep(self, delay_s: float):
+        """Set the current task's wake-up ``delay_s`` from now; what it awaits to sleep until then.
+
+        A plain function, not a coroutine: a caller that inlines a sleep (a core held for
+        a while) adds no frame that every resume would pass through."""
         task = current_task()
         entry = [self.now + delay_s, next(self._seq), self._wake_sleeper, task]  # ``post``'s plain list
         _push(self._heap, entry)
         task.custom_sleep_data = entry
-        await wait_with(task_waits(task, self).sleep)
+        return wait_with(task_waits(task, self).sleep)
 
     # -- driving ----------------------------------------------------------------
     def next_time(self) -> float:
@@ -621,9 +613,9 @@ class RealtimeScheduler(Scheduler):
     def _wake_sleeper(self, task) -> None:
         reschedule(task, NOTHING)
 
-    async def sleep(self, delay_s: float) -> None:
+    def start_sleep(self, delay_s: float):
         entry = self.call_at(self.now + delay_s, self._wake_sleeper, current_task())
-        await wait_task_rescheduled(_abort_sleep(entry))
+        return wait_task_rescheduled(entry.abort)
 
     async def drive(self) -> None:
         """Fire due entries until ``halt()``; run this in a nursery."""

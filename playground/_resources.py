@@ -14,11 +14,10 @@ requests that only hold a core for a while with callbacks (``AppServer``).
 from __future__ import annotations
 
 from collections import deque
-from heapq import heappush as _push
 
 from trio.lowlevel import Abort, current_task
 
-from ._clock import task_waits, wait_rescheduled, wait_with
+from ._clock import wait_rescheduled
 from . import limits
 from ._errors import ConfigError, check_at_most
 from ._metrics import TimeWeighted
@@ -108,16 +107,8 @@ class Resource:
             self.busy.set(self.in_use, self.sched.now)
         else:
             await self.acquire()
-        sched = self.sched
         try:
-            if sched.realtime:
-                await sched.sleep(seconds)
-            else:  # ``sched.sleep(seconds)`` without its frame: every resume passes through it
-                task = current_task()
-                entry = [sched.now + seconds, next(sched._seq), sched._wake_sleeper, task]
-                _push(sched._heap, entry)
-                task.custom_sleep_data = entry
-                await wait_with(task_waits(task, sched).sleep)
+            await self.sched.start_sleep(seconds)  # ``sched.sleep`` without its frame: every resume passes through it
         except BaseException:  # cancelled (a crash): the slot is free again, no service completed
             self.release(completed=False)
             raise
